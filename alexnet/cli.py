@@ -1,0 +1,152 @@
+"""Command line: ``python -m alexnet presets | summary | train | runs``.
+
+Exit codes: 0 fine, 2 invalid input or a network that collapses (with a clear
+message on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+
+from .arithmetic import Summary, analyze, human_bytes
+from .presets import get_preset, list_presets
+from .spec import NetSpec, SpecError
+
+
+def _parse_input(text: str) -> tuple[int, int, int]:
+    m = re.fullmatch(r"\s*(\d+)\s*[x×,]\s*(\d+)\s*[x×,]\s*(\d+)\s*", text)
+    if not m:
+        raise SpecError(f"--input must look like 3x224x224 (channels x height x width), got {text!r}")
+    return int(m[1]), int(m[2]), int(m[3])
+
+
+def load_spec(preset: str | None, config: str | None, input_: str | None) -> NetSpec:
+    """The spec a command works on, from --preset or --config, with --input applied."""
+    if config:
+        try:
+            with open(config, encoding="utf-8") as f:
+                text = f.read(2_000_001)
+        except OSError as e:
+            raise SpecError(f"cannot read --config {config}: {e.strerror}") from None
+        if len(text) > 2_000_000:
+            raise SpecError(f"--config {config} is larger than 2 MB; a network spec is a few KB")
+        spec = NetSpec.from_json(text)
+    else:
+        spec = get_preset(preset or "paper-2012").spec
+    if input_:
+        c, h, w = _parse_input(input_)
+        spec = spec.with_input(c, h, w)
+    return spec
+
+
+def _shape(s) -> str:
+    return "×".join(str(x) for x in s) if s else "—"
+
+
+def format_table(summary: Summary) -> str:
+    """A torchinfo-like aligned table with a formula column, totals and warnings."""
+    rows = [("#", "Layer (type)", "Output shape", "Param #", "Mult-Adds", "RF", "Formula")]
+    for x in summary.layers:
+        if x.status == "not_computed":
+            rows.append((str(x.index), f"{x.name} ({x.type})", "not computed", "—", "—", "—", ""))
+            continue
+        if x.status == "error":
+            rows.append((str(x.index), f"{x.name} ({x.type})", "ERROR", "—", "—", "—", x.formula or ""))
+            continue
+        rf = x.receptive_field
+        rf_s = "×".join(str(v) for v in rf) if isinstance(rf, list) else str(rf)
+        mark = "" if x.exact in (None, True) else "  (!)"
+        rows.append((str(x.index), f"{x.name} ({x.type})", _shape(x.out_shape), f"{x.params:,}",
+                     f"{x.macs:,}", rf_s, (x.formula or "") + mark))
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    line = "=" * (sum(widths) + 2 * 6 + 20)
+    out = [line, f"{summary.name}: input {_shape(summary.input_shape)}", line]
+    for j, r in enumerate(rows):
+        cells = [r[0].rjust(widths[0]), r[1].ljust(widths[1]), r[2].ljust(widths[2]),
+                 r[3].rjust(widths[3]), r[4].rjust(widths[4]), r[5].rjust(widths[5]), r[6]]
+        out.append("  ".join(cells).rstrip())
+        if j == 0:
+            out.append("-" * len(line))
+    out.append(line)
+    out.append(f"Total params: {summary.total_params:,}")
+    out.append(f"Total mult-adds: {summary.total_macs:,}")
+    out.append(f"Params size (fp32): {human_bytes(summary.param_bytes)}")
+    out.append(f"Activations per image (fp32): {human_bytes(summary.activation_bytes)}")
+    out.append(line)
+    for w in summary.warnings:
+        out.append(f"warning: {w}")
+    for e in summary.errors:
+        out.append(f"error: {e}")
+    return "\n".join(out)
+
+
+def cmd_presets(args) -> int:
+    rows = []
+    for name in list_presets():
+        p = get_preset(name)
+        s = analyze(p.spec)
+        rows.append({"name": name, "input": list(p.spec.input.shape), "params": s.total_params,
+                     "source": p.source, "collapses": bool(s.errors), "note": p.note})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    w = max(len(r["name"]) for r in rows)
+    for r in rows:
+        flag = "  (collapses)" if r["collapses"] else ""
+        print(f"{r['name'].ljust(w)}  {_shape(r['input']):>11}  {r['params']:>12,} params  {r['source']}{flag}")
+    return 0
+
+
+def cmd_summary(args) -> int:
+    spec = load_spec(args.preset, args.config, args.input)
+    summary = analyze(spec)
+    if args.json:
+        print(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print(format_table(summary))
+    if summary.errors:
+        if args.json:
+            print(f"error: {summary.errors[0]}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m alexnet", description="AlexNet Explorer command line")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sp = sub.add_parser("presets", help="list the preset networks")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_presets)
+
+    sp = sub.add_parser("summary", help="per-layer shapes, formulas, params, MACs, receptive fields")
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("--preset", help="a preset name (see `presets`); default paper-2012")
+    g.add_argument("--config", help="a network spec JSON file")
+    sp.add_argument("--input", help="override the input size, e.g. 3x224x224")
+    sp.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    sp.set_defaults(func=cmd_summary)
+
+    try:
+        from . import train_cli
+    except ImportError:  # the training engine is optional for the arithmetic
+        train_cli = None
+    if train_cli is not None:
+        train_cli.add_parsers(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SpecError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

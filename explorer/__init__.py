@@ -1,0 +1,1 @@
+"""The Streamlit app: app.py routes, state.py holds the shared network, figures.py draws."""

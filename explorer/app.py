@@ -1,0 +1,55 @@
+"""AlexNet Explorer — entry point: ``streamlit run explorer/app.py``.
+
+It only routes (st.navigation) and draws the sidebar every page shares: the
+current network's name, input and totals.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # under `streamlit run` only explorer/ is on sys.path
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from alexnet.arithmetic import human_bytes, human_count  # noqa: E402
+from explorer.state import current_spec, current_summary  # noqa: E402
+
+st.set_page_config(page_title="AlexNet Explorer", page_icon="🧠", layout="wide")
+
+PAGES = [
+    ("home.py", "Start here", "🏠"),
+    ("architecture.py", "Architecture", "📐"),
+    ("train.py", "Train", "🏋️"),
+    ("runs.py", "Runs", "📈"),
+    ("activations.py", "Activations", "🔬"),
+    ("experiments.py", "Experiments", "🧪"),
+]
+pages = [st.Page(str(ROOT / "pages" / f), title=t, icon=i, default=(f == "home.py"))
+         for f, t, i in PAGES if (ROOT / "pages" / f).exists()]
+nav = st.navigation(pages)
+
+
+def sidebar() -> None:
+    spec = current_spec()
+    s = current_summary()
+    with st.sidebar:
+        st.markdown(f"**Current network:** `{spec.name}`")
+        c, h, w = spec.input.shape
+        st.caption(f"input {c}×{h}×{w} · {len(spec.layers)} layers")
+        a, b = st.columns(2)
+        a.metric("Parameters", human_count(s["total_params"]), help=f"{s['total_params']:,} weights and biases")
+        b.metric("Mult-adds", human_count(s["total_macs"]), help=f"{s['total_macs']:,} per image")
+        a.metric("Weights (fp32)", human_bytes(s["param_bytes"]))
+        b.metric("Activations", human_bytes(s["activation_bytes"]), help="all layer outputs for one image, fp32")
+        if s["errors"]:
+            st.error(f"{len(s['errors'])} error: the network does not compute — see Architecture")
+        elif s["warnings"]:
+            st.warning(f"{len(s['warnings'])} warning(s) — see Architecture")
+
+
+sidebar()
+nav.run()
