@@ -75,7 +75,9 @@ class Dim:
 
     @property
     def collapsed(self) -> bool:
-        return self.out < 1 or self.numerator < 0
+        # PyTorch's ceil mode still gives one (partial) window when the kernel overhangs
+        # the input by less than a stride; floor mode gives none.
+        return self.out < 1
 
     def formula(self) -> str:
         """'(224 − 11 + 2·2)/4 + 1 = 55.25 → 55' with the user's numbers."""
@@ -90,7 +92,7 @@ class Dim:
         elif self.pad_before or self.pad_after:
             pads = f" + {self.pad_before}+{self.pad_after}"
         body = f"{w} {_MINUS} {f}{pads}"
-        if self.numerator < 0:
+        if self.numerator < 0 and not self.ceil_mode:
             return f"({body})/{s} + 1 = {_fmt(self.numerator / s + 1)} < 1"
         value = self.numerator / s + 1
         if self.ceil_mode:
@@ -120,10 +122,9 @@ def dim_arith(size_in: int, kernel: int, stride: int, padding, dilation: int = 1
     num = size_in + pb + pa - f_eff
     dropped = False
     caffe = None
-    if num < 0:
-        out = num // stride + 1 if not ceil_mode else -(-num // stride) + 1
-        out = min(out, 0)
-        return Dim(size_in, kernel, f_eff, stride, pb, pa, ceil_mode, mode, out, False, 0)
+    if num < 0 and not (ceil_mode and mode != "same"):
+        # floor mode: a window larger than the padded input gives nothing
+        return Dim(size_in, kernel, f_eff, stride, pb, pa, ceil_mode, mode, min(num // stride + 1, 0), False, 0)
     if mode == "same":
         exact = num % stride == 0
         out = num // stride + 1  # equals ceil(W/S) by construction
@@ -170,6 +171,9 @@ class LayerInfo:
     jump_hw: tuple[float, float] | None = None
     start_hw: tuple[float, float] | None = None
     dims: tuple[Dim, Dim] | None = None
+    # the spatial operations from the input up to and including this layer, for
+    # receptive_box: ("win", Dim_h, Dim_w) or ("adaptive", in_h, in_w, out_h, out_w)
+    chain: tuple = ()
 
     @property
     def activation_bytes(self) -> int:
@@ -346,6 +350,7 @@ def analyze(config: dict | NetSpec | str) -> Summary:
     warnings: list[str] = []
     errors: list[str] = []
     broken = False
+    chain: tuple = ()
 
     for i, layer in enumerate(spec.layers):
         t = layer.type
@@ -409,6 +414,7 @@ def analyze(config: dict | NetSpec | str) -> Summary:
                 broken = True
                 continue
             cout = layer.out_channels if t == "conv" else shape[0]
+            chain = chain + (("win", a, b),)
             shape = (cout, a.out, b.out)
             info.out_shape = shape
             info.exact = a.exact and b.exact
@@ -436,7 +442,10 @@ def analyze(config: dict | NetSpec | str) -> Summary:
                             if real else f"only {d.remainder} padding {_unit(axis, d.remainder)} dropped, "
                             "no input pixel is lost")
                     msgs.append(f"{d.numerator}/{d.stride} is not whole → {what}")
-                if d.ceil_mode and not d.exact:
+                if d.ceil_mode and d.numerator < 0:
+                    msgs.append(f"{axis}: the {d.kernel_eff}-wide window is larger than the {d.size_in}-wide "
+                                "input; ceil mode still computes one partial window")
+                elif d.ceil_mode and not d.exact:
                     msgs.append(f"{axis}: ceil mode adds a last window that hangs over the edge")
                 if d.caffe_out is not None:
                     msgs.append(f"{axis}: PyTorch gives {d.out}, Caffe/Paddle's ceil rule would give {d.caffe_out}")
@@ -473,6 +482,7 @@ def analyze(config: dict | NetSpec | str) -> Summary:
                 info.message = (f"{_label(i, t, name)}: upsamples {shape[1]}×{shape[2]} to {oh}×{ow} "
                                 "by repeating values; the extra outputs carry no new information")
                 warnings.append(info.message)
+            chain = chain + (("adaptive", shape[1], shape[2], oh, ow),)
             shape = (shape[0], oh, ow)
             info.out_shape = shape
         elif t == "flatten":
@@ -516,6 +526,7 @@ def analyze(config: dict | NetSpec | str) -> Summary:
             info.out_shape = shape
         else:  # activations, dropout
             info.out_shape = shape
+        info.chain = chain
         if jump is None:
             info.rf_hw = (spec.input.height, spec.input.width)
             info.receptive_field = _collapse_one(info.rf_hw)
@@ -585,18 +596,39 @@ def summarize(config: dict | NetSpec | str) -> dict:
 
 
 def receptive_box(info: LayerInfo, row: int, col: int, height: int, width: int) -> tuple[int, int, int, int]:
-    """Input pixels (top, left, bottom, right; inclusive, clipped to the image) that can
-    influence unit (row, col) of a layer's output."""
-    if info.jump_hw is None:
+    """Input pixels (top, left, bottom, right; inclusive) that can influence unit
+    (row, col) of a layer's output.
+
+    Walks the conv/pool windows backwards, clipping to each layer's real input at
+    every step, so padding anywhere in the chain is accounted for (the plain
+    recurrence r' = r + (F − 1)·j clipped only at the image border over-counts when
+    an inner layer's window reaches into its padding)."""
+    if info.jump_hw is None:  # after flatten: every pixel
         return 0, 0, height - 1, width - 1
-    rh, rw = info.rf_hw
-    ch = info.start_hw[0] + row * info.jump_hw[0]
-    cw = info.start_hw[1] + col * info.jump_hw[1]
-    top = math.ceil(ch - (rh - 1) / 2 - 1e-9)
-    left = math.ceil(cw - (rw - 1) / 2 - 1e-9)
-    bottom = math.floor(ch + (rh - 1) / 2 + 1e-9)
-    right = math.floor(cw + (rw - 1) / 2 + 1e-9)
-    return max(top, 0), max(left, 0), min(bottom, height - 1), min(right, width - 1)
+    lo_h = hi_h = row
+    lo_w = hi_w = col
+    for op in reversed(info.chain):
+        if op[0] == "win":
+            _, a, b = op
+            lo_h, hi_h = _back(lo_h, hi_h, a)
+            lo_w, hi_w = _back(lo_w, hi_w, b)
+        else:
+            _, ih, iw, oh, ow = op
+            lo_h, hi_h = (lo_h * ih) // oh, -(-((hi_h + 1) * ih) // oh) - 1
+            lo_w, hi_w = (lo_w * iw) // ow, -(-((hi_w + 1) * iw) // ow) - 1
+    return lo_h, lo_w, hi_h, hi_w
+
+
+def _back(lo: int, hi: int, d: Dim) -> tuple[int, int]:
+    """Output units lo..hi of one window layer → the input positions they read."""
+    dil = (d.kernel_eff - 1) // (d.kernel - 1) if d.kernel > 1 else 1
+    first = lo * d.stride - d.pad_before
+    if first < 0:  # first tap that lands inside the input (dilated kernels skip pixels)
+        first += math.ceil(-first / dil) * dil
+    last = hi * d.stride - d.pad_before + d.kernel_eff - 1
+    if last > d.size_in - 1:
+        last -= math.ceil((last - d.size_in + 1) / dil) * dil
+    return max(first, 0), min(last, d.size_in - 1)
 
 
 def training_memory_bytes(summary: Summary, batch: int, optimizer: str = "sgd") -> int:
