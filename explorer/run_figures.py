@@ -1,0 +1,177 @@
+"""Plotly figures of training runs, built from the run store's metric rows.
+
+Pure functions (no Streamlit) so they are tested directly and timed in the bench.
+Long runs stay fast to draw: the raw loss is reduced to at most ``MAX_POINTS`` points
+per trace by keeping each bucket's minimum and maximum (spikes survive), while the
+smoothed curve is computed on every step and then thinned.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+MAX_POINTS = 2000  # per trace, for drawing
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf"]
+
+
+def column(rows: Sequence[dict], key: str) -> np.ndarray:
+    """One metric as a float array (None → NaN)."""
+    return np.array([np.nan if r.get(key) is None else r[key] for r in rows], dtype=float)
+
+
+def ema(y: np.ndarray, weight: float = 0.9) -> np.ndarray:
+    """TensorBoard-style smoothing: exponential moving average with bias correction,
+    skipping NaNs.  ``weight`` 0 = raw, 0.99 = very smooth."""
+    out = np.empty_like(y, dtype=float)
+    acc, n = 0.0, 0
+    w = float(weight)
+    for i, v in enumerate(y):
+        if math.isfinite(v):
+            acc = w * acc + (1 - w) * v
+            n += 1
+        out[i] = acc / (1 - w ** n) if n else np.nan
+    return out
+
+
+def downsample(x: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``max_points`` points: each of max_points/2 buckets keeps its min and max
+    in x order, so the drawn line has the same envelope as the raw one."""
+    n = len(x)
+    if n <= max_points:
+        return x, y
+    buckets = max(max_points // 2, 1)
+    edges = np.linspace(0, n, buckets + 1).astype(int)
+    keep = []
+    yy = np.where(np.isfinite(y), y, np.nan)
+    for a, b in zip(edges[:-1], edges[1:]):
+        if b <= a:
+            continue
+        seg = yy[a:b]
+        if np.all(np.isnan(seg)):
+            keep.append(a)
+            continue
+        i, j = a + int(np.nanargmin(seg)), a + int(np.nanargmax(seg))
+        keep.extend(sorted({i, j}))
+    idx = np.array(keep, dtype=int)
+    return x[idx], y[idx]
+
+
+def thin(x: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """Every k-th point (for smooth curves), always keeping the last."""
+    n = len(x)
+    if n <= max_points:
+        return x, y
+    idx = np.unique(np.r_[np.linspace(0, n - 1, max_points).astype(int), n - 1])
+    return x[idx], y[idx]
+
+
+def _layout(fig: go.Figure, title: str, xtitle: str, ytitle: str, height: int = 300) -> go.Figure:
+    fig.update_layout(title=dict(text=title, x=0, font=dict(size=14)), height=height,
+                      margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25),
+                      xaxis_title=xtitle, yaxis_title=ytitle, uirevision="keep")  # keep zoom on refresh
+    return fig
+
+
+def _empty(fig: go.Figure, text: str) -> go.Figure:
+    fig.add_annotation(text=text, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5,
+                       font=dict(color="#888"))
+    return fig
+
+
+def loss_figure(steps: Sequence[dict], smoothing: float = 0.9, max_points: int = MAX_POINTS) -> go.Figure:
+    """Training loss per step: raw (faint, min/max-downsampled) and smoothed."""
+    fig = go.Figure()
+    if steps:
+        x, y = column(steps, "step"), column(steps, "loss")
+        rx, ry = downsample(x, y, max_points)
+        sx, sy = thin(x, ema(y, smoothing), max_points)
+        fig.add_scatter(x=rx, y=ry, mode="lines", name="loss (raw)", line=dict(color="#9ecae1", width=1))
+        fig.add_scatter(x=sx, y=sy, mode="lines", name=f"loss (smoothed {smoothing:g})",
+                        line=dict(color=PALETTE[0], width=2))
+    else:
+        _empty(fig, "no steps yet")
+    return _layout(fig, "Training loss per step", "step", "cross-entropy loss")
+
+
+def accuracy_figure(epochs: Sequence[dict]) -> go.Figure:
+    """Train and test accuracy per epoch (in %)."""
+    fig = go.Figure()
+    if epochs:
+        x = column(epochs, "epoch")
+        for key, name, color in (("train_acc", "train", PALETTE[0]), ("test_acc", "test", PALETTE[1])):
+            fig.add_scatter(x=x, y=100 * column(epochs, key), mode="lines+markers", name=name,
+                            line=dict(color=color))
+    else:
+        _empty(fig, "accuracy appears after the first epoch")
+    fig.update_yaxes(range=[0, 100])
+    return _layout(fig, "Accuracy per epoch", "epoch", "accuracy (%)")
+
+
+def lr_figure(steps: Sequence[dict], max_points: int = MAX_POINTS) -> go.Figure:
+    fig = go.Figure()
+    if steps:
+        x, y = thin(column(steps, "step"), column(steps, "lr"), max_points)
+        fig.add_scatter(x=x, y=y, mode="lines", name="learning rate", line=dict(color=PALETTE[2]))
+    else:
+        _empty(fig, "no steps yet")
+    return _layout(fig, "Learning rate", "step", "learning rate")
+
+
+def throughput_figure(steps: Sequence[dict], max_points: int = MAX_POINTS) -> go.Figure:
+    fig = go.Figure()
+    if steps:
+        x, y = column(steps, "step"), column(steps, "images_per_sec")
+        sx, sy = thin(x, ema(y, 0.8), max_points)
+        fig.add_scatter(x=sx, y=sy, mode="lines", name="images/s", line=dict(color=PALETTE[3]))
+    else:
+        _empty(fig, "no steps yet")
+    return _layout(fig, "Throughput", "step", "images per second")
+
+
+def memory_figure(epochs: Sequence[dict]) -> go.Figure:
+    """Peak accelerator memory per epoch (MB); CPU runs record none."""
+    fig = go.Figure()
+    y = column(epochs, "peak_mem_bytes") if epochs else np.array([])
+    if len(y) and np.any(np.isfinite(y) & (y > 0)):
+        fig.add_bar(x=column(epochs, "epoch"), y=y / 2**20, name="peak memory", marker_color=PALETTE[4])
+    else:
+        _empty(fig, "no GPU memory recorded (CPU run, or no epoch yet)")
+    return _layout(fig, "Peak GPU memory", "epoch", "MB")
+
+
+def elapsed(epochs: Sequence[dict], started: float | None) -> np.ndarray:
+    """Wall-clock seconds since the run started at the end of each epoch."""
+    t = column(epochs, "time")
+    if started and np.all(np.isfinite(t)):
+        return t - float(started)
+    return np.cumsum(np.nan_to_num(column(epochs, "epoch_seconds")))
+
+
+def overlay_figure(runs: Sequence[dict], metric: str = "test_acc", x: str = "epoch") -> go.Figure:
+    """Several runs' per-epoch ``metric`` on one chart.  ``runs`` items: {"label",
+    "epochs" (epoch rows), "started"}; ``x`` is 'epoch' or 'time' (wall-clock seconds)."""
+    names = {"test_acc": "test accuracy (%)", "train_acc": "train accuracy (%)", "test_loss": "test loss",
+             "train_loss": "train loss"}
+    fig = go.Figure()
+    for i, r in enumerate(runs):
+        ep = r["epochs"]
+        if not ep:
+            continue
+        xs = column(ep, "epoch") if x == "epoch" else elapsed(ep, r.get("started"))
+        ys = column(ep, metric) * (100 if metric.endswith("acc") else 1)
+        fig.add_scatter(x=xs, y=ys, mode="lines+markers", name=r["label"],
+                        line=dict(color=PALETTE[i % len(PALETTE)]))
+    if not fig.data:
+        _empty(fig, "the selected runs have no finished epoch")
+    xt = "epoch" if x == "epoch" else "wall-clock time (s)"
+    return _layout(fig, f"{names.get(metric, metric)} vs {xt}", xt, names.get(metric, metric), height=340)
+
+
+def point_count(fig: go.Figure) -> int:
+    """Number of drawn points over all traces (tests, bench)."""
+    return sum(len(t.x) if t.x is not None else 0 for t in fig.data)

@@ -1,0 +1,240 @@
+"""What the Train and Runs pages show about runs: the live panel (a fragment that
+reads the store about once a second), the runs table, diffs between runs, CSV.
+
+The pure helpers (``table_rows``, ``spec_diff``, ``config_diff``, ``metrics_csv``,
+``StepCache``) do not touch Streamlit; ``live_panel`` does.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from datetime import datetime
+
+import streamlit as st
+
+from alexnet.arithmetic import human_bytes
+from explorer import jobs
+from explorer import run_figures as rf
+
+REFRESH_SECONDS = 1.0
+STATUS_ICON = {"queued": "⏳", "running": "🏃", "completed": "✅", "failed": "❌", "stopped": "⏹️",
+               "interrupted": "⚠️"}
+
+
+# ---- pure helpers ----------------------------------------------------------------------
+class StepCache:
+    """Step metrics of one run, fetched incrementally (only rows after the last seen
+    step), so a refresh of a 20,000-step run reads a handful of rows."""
+
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+        self.rows: list[dict] = []
+
+    def update(self, store) -> list[dict]:
+        last = self.rows[-1]["step"] if self.rows else None
+        new = store.step_metrics(self.run_id, since_step=last)
+        if last is not None:
+            new = [r for r in new if r["step"] > last]
+        self.rows.extend(new)
+        return self.rows
+
+
+def wall_seconds(run: dict) -> float | None:
+    if not run.get("started"):
+        return None
+    end = run.get("finished") or (time.time() if run["status"] == "running" else None)
+    return (end - run["started"]) if end else None
+
+
+def recipe_of(run: dict, meta: dict) -> str:
+    return meta.get("recipe") or (run.get("config") or {}).get("recipe") or "—"
+
+
+def table_rows(runs: list[dict], metas: dict[str, dict]) -> list[dict]:
+    """One row per run for the runs table (sortable columns, plain types)."""
+    rows = []
+    for r in runs:
+        cfg = r.get("config") or {}
+        best = r.get("best_test_acc")
+        rows.append({
+            "name": r["name"],
+            "network": (r.get("spec") or {}).get("name", "—"),
+            "dataset": cfg.get("dataset", "—"),
+            "recipe": recipe_of(r, metas.get(r["id"], {})),
+            "status": f"{STATUS_ICON.get(r['status'], '')} {r['status']}",
+            "best test acc (%)": None if best is None else round(100 * best, 2),
+            "epochs": f"{r.get('epochs_done') or 0}/{cfg.get('epochs', '?')}",
+            "wall time (s)": None if wall_seconds(r) is None else round(wall_seconds(r), 1),
+            "device": r.get("device") or cfg.get("device") or "—",
+            "created": datetime.fromtimestamp(r["created"]),
+            "id": r["id"],
+        })
+    return rows
+
+
+def spec_diff(a: dict, b: dict) -> list[dict]:
+    """What changed from network ``a`` to network ``b``: input, classes, and each layer
+    position's type and fields (added/removed layers included)."""
+    out = []
+    for key in ("input", "num_classes"):
+        if a.get(key) != b.get(key):
+            out.append({"where": key, "field": "", "from": str(a.get(key)), "to": str(b.get(key))})
+    la, lb = a.get("layers", []), b.get("layers", [])
+    for i in range(max(len(la), len(lb))):
+        x = la[i] if i < len(la) else None
+        y = lb[i] if i < len(lb) else None
+        if x == y:
+            continue
+        where = f"layer {i}"
+        if x is None or y is None or x.get("type") != y.get("type"):
+            out.append({"where": where, "field": "type",
+                        "from": "—" if x is None else x.get("type"), "to": "—" if y is None else y.get("type")})
+            continue
+        where = f"layer {i} ({x.get('type')})"
+        for f in sorted(set(x) | set(y)):
+            if x.get(f) != y.get(f):
+                out.append({"where": where, "field": f, "from": str(x.get(f)), "to": str(y.get(f))})
+    return out
+
+
+def config_diff(configs: list[dict]) -> list[dict]:
+    """Config keys whose values differ between runs: {"setting", run label: value …}."""
+    keys = sorted(set().union(*[c.keys() for c in configs])) if configs else []
+    out = []
+    for k in keys:
+        vals = [c.get(k) for c in configs]
+        if any(v != vals[0] for v in vals[1:]):
+            out.append({"setting": k, **{f"run {i + 1}": str(v) for i, v in enumerate(vals)}})
+    return out
+
+
+def metrics_csv(steps: list[dict], epochs: list[dict]) -> str:
+    """Both metric tables in one CSV: a 'kind' column says step or epoch."""
+    cols = ["kind", "step", "epoch", "loss", "lr", "images_per_sec", "train_loss", "train_acc", "test_loss",
+            "test_acc", "epoch_seconds", "peak_mem_bytes", "time"]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
+    w.writeheader()
+    for r in steps:
+        w.writerow({"kind": "step", **r})
+    for r in epochs:
+        w.writerow({"kind": "epoch", **r})
+    return buf.getvalue()
+
+
+def measured(run: dict, steps: list[dict], epochs: list[dict]) -> dict:
+    """What a finished (or running) run measured, next to the estimate."""
+    secs = [e["epoch_seconds"] for e in epochs if e.get("epoch_seconds")]
+    mem = [e["peak_mem_bytes"] for e in epochs if e.get("peak_mem_bytes")]
+    ips = sorted(s["images_per_sec"] for s in steps if s.get("images_per_sec"))
+    return {"seconds_per_epoch": sum(secs) / len(secs) if secs else None,
+            "peak_mem_bytes": max(mem) if mem else None,
+            "images_per_sec": ips[len(ips) // 2] if ips else None}
+
+
+# ---- Streamlit parts -------------------------------------------------------------------
+def _steps(store, run_id: str) -> list[dict]:
+    key = f"_stepcache_{run_id}"
+    cache = st.session_state.get(key)
+    if cache is None:
+        cache = st.session_state[key] = StepCache(run_id)
+    return cache.update(store)
+
+
+def status_line(mgr: jobs.JobManager, run: dict) -> None:
+    s = run["status"]
+    if s == "queued":
+        pos = mgr.position(run["id"])
+        if pos:
+            st.info(f"⏳ Queued — number {pos} in line for {mgr._device_of(run)}. It starts by itself when "
+                    "the run ahead of it ends; you can close this tab meanwhile.")
+        else:
+            st.info("⏳ Starting the training process…")
+    elif s == "running":
+        st.success(f"🏃 Running on {run.get('device') or '…'} (pid {run.get('pid') or '…'}). It keeps running if "
+                   "you switch pages or close the tab.")
+    elif s == "completed":
+        st.success("✅ Completed.")
+    elif s == "failed":
+        st.error(f"❌ Failed: {run.get('error') or 'no reason recorded'}")
+    elif s == "stopped":
+        st.warning(f"⏹️ Stopped{': ' + run['error'] if run.get('error') else ''}. The last checkpoint is kept.")
+    elif s == "interrupted":
+        st.warning("⚠️ Interrupted: the training process ended without finishing "
+                   f"({run.get('error') or 'it was killed or the server restarted'}). "
+                   "The metrics up to that moment are kept below.")
+
+
+def estimate_table(meta: dict, got: dict) -> None:
+    est = meta.get("estimate") or {}
+    rows = [
+        {"": "seconds per epoch", "estimated": jobs.fmt_seconds(est.get("seconds_per_epoch")),
+         "measured": jobs.fmt_seconds(got["seconds_per_epoch"])},
+        {"": "training memory", "estimated": human_bytes(est["memory_bytes"]) if est.get("memory_bytes") else "—",
+         "measured": human_bytes(got["peak_mem_bytes"]) if got["peak_mem_bytes"] else "— (CPU: not measured)"},
+        {"": "images per second", "estimated": (f"{est['train_images'] / est['seconds_per_epoch']:,.0f}"
+                                                 if est.get("seconds_per_epoch") else "—"),
+         "measured": f"{got['images_per_sec']:,.0f}" if got["images_per_sec"] else "—"},
+    ]
+    st.caption(f"Estimate ({est.get('basis', 'not recorded')}) next to what the run measured:")
+    st.dataframe(rows, hide_index=True, use_container_width=False)
+
+
+def live_panel(mgr: jobs.JobManager, run_id: str, *, key: str = "live") -> None:
+    """Status, progress, Stop, and the live charts of one run.  While the run is
+    queued or running it is a fragment that refreshes every ``REFRESH_SECONDS``
+    (AppTest does not fire run_every: tests call run() again)."""
+    store = mgr.store()
+    run = store.get_run(run_id)
+    if run is None:
+        st.info("That run no longer exists.")
+        return
+    active = run["status"] in jobs.ACTIVE
+
+    @st.fragment(run_every=REFRESH_SECONDS if active else None)
+    def panel():
+        mgr.tick()
+        run = store.get_run(run_id)
+        if run is None:
+            st.info("That run was deleted.")
+            return
+        if active and run["status"] not in jobs.ACTIVE:
+            st.rerun()  # it just ended: redraw the page once, without the timer
+        steps = _steps(store, run_id)
+        epochs = store.epoch_metrics(run_id)
+        meta = mgr.meta(run_id)
+        top = st.columns([4, 1])
+        with top[0]:
+            status_line(mgr, run)
+        with top[1]:
+            if run["status"] in jobs.ACTIVE:
+                label = "Cancel" if run["status"] == "queued" else "Stop"
+                if st.button(f"⏹️ {label}", key=f"{key}_stop_{run_id}", help="ends the run cleanly with a checkpoint"):
+                    st.toast(mgr.stop(run_id))
+        p = jobs.progress(run, steps, epochs, (meta.get("estimate") or {}).get("steps_per_epoch"))
+        steps_txt = f"{p['step']}/{p['steps_total']}" if p["steps_total"] else f"{p['step']}"
+        eta = f" · ETA {jobs.fmt_seconds(p['eta'])}" if p["eta"] is not None else ""
+        st.progress(p["fraction"], text=f"epoch {p['epoch']}/{p['epochs']} · step {steps_txt} · "
+                                        f"{jobs.fmt_seconds(p['elapsed'])} elapsed{eta}")
+        last = epochs[-1] if epochs else None
+        m = st.columns(4)
+        m[0].metric("train loss", f"{steps[-1]['loss']:.4f}" if steps else "—")
+        m[1].metric("test accuracy", f"{100 * last['test_acc']:.2f} %" if last and last.get("test_acc") is not None
+                    else "—")
+        m[2].metric("best test accuracy", f"{100 * run['best_test_acc']:.2f} %"
+                    if run.get("best_test_acc") is not None else "—")
+        m[3].metric("images/s", f"{steps[-1]['images_per_sec']:,.0f}" if steps and steps[-1].get("images_per_sec")
+                    else "—")
+        c = st.columns(2)
+        c[0].plotly_chart(rf.loss_figure(steps), key=f"{key}_loss_{run_id}", use_container_width=True)
+        c[1].plotly_chart(rf.accuracy_figure(epochs), key=f"{key}_acc_{run_id}", use_container_width=True)
+        c = st.columns(3)
+        c[0].plotly_chart(rf.lr_figure(steps), key=f"{key}_lr_{run_id}", use_container_width=True)
+        c[1].plotly_chart(rf.throughput_figure(steps), key=f"{key}_ips_{run_id}", use_container_width=True)
+        c[2].plotly_chart(rf.memory_figure(epochs), key=f"{key}_mem_{run_id}", use_container_width=True)
+        if run["status"] not in ("queued",):
+            estimate_table(meta, measured(run, steps, epochs))
+
+    panel()

@@ -1,0 +1,79 @@
+"""Train: launch a run of the current network (or a preset) and watch it learn live.
+
+The run is a separate process started by the job manager (explorer/jobs.py); this
+page only writes a queued run into the store and reads the store back.
+"""
+
+import streamlit as st
+
+from alexnet import analyze, get_spec, list_presets
+from alexnet.arithmetic import human_bytes
+from explorer import jobs, train_form
+from explorer.run_views import live_panel
+from explorer.state import current_spec
+
+st.title("Train")
+mgr = jobs.get_manager()
+engine = train_form.engine()
+if engine is None:
+    st.error("The training engine (alexnet.train) is not available in this installation, so runs cannot start. "
+             "Past runs are still on the Runs page.")
+
+# ---- what to train --------------------------------------------------------------------
+left, right = st.columns([3, 2])
+with left:
+    st.subheader("1 · Network and data")
+    cur = current_spec()
+    source = st.radio("Network", ["current", "preset"], key="tr_source", horizontal=True,
+                      format_func={"current": f"current network ({cur.name})", "preset": "a preset"}.get)
+    if source == "preset":
+        preset = st.selectbox("Preset", list_presets(), key="tr_preset",
+                              index=list_presets().index("alexnet-cifar-32") if "alexnet-cifar-32" in list_presets()
+                              else 0)
+        spec = get_spec(preset)
+    else:
+        spec = cur
+    dataset = st.selectbox("Dataset", train_form.DATASETS, key="tr_dataset",
+                           help="digits: 1,797 embedded 8×8 handwritten digits — trains in seconds on a CPU")
+    spec, note = train_form.fit_to_dataset(spec, dataset)
+    if note:
+        st.caption(note)
+    errors = analyze(spec).errors
+    if errors:
+        st.error("This network does not compute, so it cannot train: " + errors[0] + " — fix it on the Architecture page.")
+    if source == "preset":
+        st.button("Make this the current network", key="tr_adopt", on_click=train_form.adopt_preset,
+                  help="load the preset as the current network, to edit it on the Architecture page")
+with right:
+    st.subheader("2 · Recipe and settings")
+    recipe, cfg = train_form.config_widgets(engine)
+
+# ---- before launch: device, time and memory ----------------------------------------------
+est = jobs.estimate(spec, dataset=dataset, batch_size=cfg["batch_size"], epochs=cfg["epochs"], device=cfg["device"],
+                    precision=cfg.get("precision", "fp32"), optimizer=cfg.get("optimizer", "sgd"),
+                    train_subset=cfg.get("train_subset") or None)
+st.subheader("3 · Launch")
+m = st.columns(4)
+m[0].metric("Device", est["device"])
+m[1].metric("Time per epoch (est.)", jobs.fmt_seconds(est["seconds_per_epoch"]), help=est["basis"])
+m[2].metric("Whole run (est.)", jobs.fmt_seconds(est["seconds_total"]), help=f"{cfg['epochs']} epochs")
+m[3].metric("Training memory (est.)", human_bytes(est["memory_bytes"]),
+            help="weights + gradients + optimizer state + activations for one batch, fp32")
+if est["seconds_total"] > train_form.SMALL_RUN_SECONDS:
+    st.warning(f"This run would take about {jobs.fmt_seconds(est['seconds_total'])} on {est['device']} — too long "
+               "for a small run. " + train_form.suggestion(spec, est))
+    train_form.speedup_buttons(spec, source)
+name = st.text_input("Run name", value=f"{spec.name} · {dataset} · {recipe}", key="tr_name", max_chars=200)
+if st.button("🚀 Train", type="primary", key="tr_launch", disabled=bool(errors) or engine is None):
+    rid = mgr.submit(name, spec.to_dict(), cfg, meta={"recipe": recipe, "estimate": est,
+                                                     "network_source": source})
+    st.session_state["tr_watch"] = rid
+    st.toast(f"Run {rid} queued")
+
+# ---- watch -----------------------------------------------------------------------------
+st.divider()
+watch = train_form.pick_run_to_watch(mgr)
+if watch:
+    live_panel(mgr, watch, key="train")
+else:
+    st.caption("No runs yet. Press Train above; the curves appear here and update every second.")
