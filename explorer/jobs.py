@@ -452,11 +452,9 @@ def progress(run: dict, steps: list[dict], epochs: list[dict], steps_per_epoch: 
     done_epochs = len(epochs)
     last = steps[-1] if steps else None
     step = int(last["step"]) if last else 0
-    if epochs and steps:
-        first_epoch_steps = [s for s in steps if s.get("epoch", 0) == steps[0].get("epoch", 0)]
-        spe = max(len(first_epoch_steps), 1)
-        if done_epochs:
-            spe = max(spe, math.ceil(step / max(done_epochs, 1)) if step else spe)
+    # the engine logs every step with a fractional epoch (epoch − 1 + i/steps_per_epoch)
+    if last and last.get("epoch"):
+        spe = max(1, round(step / float(last["epoch"])))
     else:
         spe = steps_per_epoch or None
     if spe:
@@ -472,7 +470,10 @@ def progress(run: dict, steps: list[dict], epochs: list[dict], steps_per_epoch: 
     max_s = cfg.get("max_seconds")
     if eta is not None and max_s:
         eta = min(eta, max(0.0, float(max_s) - elapsed))
-    cur_epoch = min(done_epochs + 1, total_epochs) if run.get("status") == "running" else done_epochs
+    cur_epoch = done_epochs
+    if run.get("status") == "running":
+        cur_epoch = min(max(done_epochs + 1, math.ceil(float(last["epoch"])) if last and last.get("epoch") else 1),
+                        total_epochs)
     return {"fraction": frac, "epoch": cur_epoch, "epochs": total_epochs, "step": step,
             "steps_total": spe * total_epochs if spe else None, "elapsed": elapsed, "eta": eta}
 
@@ -567,7 +568,7 @@ def estimate(spec, *, dataset: str, batch_size: int, epochs: int, device: str,
     else:
         table = NOMINAL_RATE.get(kind, {"fp32": 1e12})
         rate, basis = table.get(precision, table["fp32"]), f"multiply-adds at an assumed {kind} rate"
-    steps = math.ceil(n_train / max(batch_size, 1))
+    steps = max(1, n_train // max(min(batch_size, n_train), 1))  # the engine drops the last partial batch
     step_s = 6 * macs * batch_size / rate + STEP_OVERHEAD_S.get(kind, 0.002)
     if measured_step_s:
         step_s, basis = measured_step_s, "timed training steps"

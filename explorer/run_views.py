@@ -179,7 +179,7 @@ def estimate_table(meta: dict, got: dict) -> None:
          "measured": f"{got['images_per_sec']:,.0f}" if got["images_per_sec"] else "—"},
     ]
     st.caption(f"Estimate ({est.get('basis', 'not recorded')}) next to what the run measured:")
-    st.dataframe(rows, hide_index=True, use_container_width=False)
+    st.dataframe(rows, hide_index=True, width="content")
 
 
 def live_panel(mgr: jobs.JobManager, run_id: str, *, key: str = "live") -> None:
@@ -228,12 +228,12 @@ def live_panel(mgr: jobs.JobManager, run_id: str, *, key: str = "live") -> None:
         m[3].metric("images/s", f"{steps[-1]['images_per_sec']:,.0f}" if steps and steps[-1].get("images_per_sec")
                     else "—")
         c = st.columns(2)
-        c[0].plotly_chart(rf.loss_figure(steps), key=f"{key}_loss_{run_id}", use_container_width=True)
-        c[1].plotly_chart(rf.accuracy_figure(epochs), key=f"{key}_acc_{run_id}", use_container_width=True)
+        c[0].plotly_chart(rf.loss_figure(steps), key=f"{key}_loss_{run_id}", width="stretch")
+        c[1].plotly_chart(rf.accuracy_figure(epochs), key=f"{key}_acc_{run_id}", width="stretch")
         c = st.columns(3)
-        c[0].plotly_chart(rf.lr_figure(steps), key=f"{key}_lr_{run_id}", use_container_width=True)
-        c[1].plotly_chart(rf.throughput_figure(steps), key=f"{key}_ips_{run_id}", use_container_width=True)
-        c[2].plotly_chart(rf.memory_figure(epochs), key=f"{key}_mem_{run_id}", use_container_width=True)
+        c[0].plotly_chart(rf.lr_figure(steps), key=f"{key}_lr_{run_id}", width="stretch")
+        c[1].plotly_chart(rf.throughput_figure(steps), key=f"{key}_ips_{run_id}", width="stretch")
+        c[2].plotly_chart(rf.memory_figure(epochs), key=f"{key}_mem_{run_id}", width="stretch")
         if run["status"] not in ("queued",):
             estimate_table(meta, measured(run, steps, epochs))
 
