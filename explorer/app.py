@@ -40,11 +40,13 @@ def sidebar() -> None:
         st.markdown(f"**Current network:** `{spec.name}`")
         c, h, w = spec.input.shape
         st.caption(f"input {c}×{h}×{w} · {len(spec.layers)} layers")
-        a, b = st.columns(2)
-        a.metric("Parameters", human_count(s["total_params"]), help=f"{s['total_params']:,} weights and biases")
-        b.metric("Mult-adds", human_count(s["total_macs"]), help=f"{s['total_macs']:,} per image")
-        a.metric("Weights (fp32)", human_bytes(s["param_bytes"]))
-        b.metric("Activations", human_bytes(s["activation_bytes"]), help="all layer outputs for one image, fp32")
+        # plain lines, not st.metric: metric values are cut off ("60.9…") in a 300-px sidebar
+        st.markdown(
+            f"**{human_count(s['total_params'])}** parameters ({s['total_params']:,})  \n"
+            f"**{human_count(s['total_macs'])}** multiply-adds per image  \n"
+            f"**{human_bytes(s['param_bytes'])}** of fp32 weights  \n"
+            f"**{human_bytes(s['activation_bytes'])}** of activations per image",
+            help="from alexnet.summarize, the same numbers as `python -m alexnet summary`")
         if s["errors"]:
             st.error(f"{len(s['errors'])} error: the network does not compute — see Architecture")
         elif s["warnings"]:

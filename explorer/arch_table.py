@@ -1,0 +1,225 @@
+"""The live layer table of the architecture page, as HTML built from ``alexnet.summarize``.
+
+Why HTML and not ``st.dataframe``: the data grid draws on a canvas, so its text cannot
+be read by a browser test or copied as it looks, rows cannot carry a message line, and
+a fix button cannot sit on the row it fixes.  Here the table is cut into *segments*:
+every row that has one-click fixes ends a segment, and the page puts the fix buttons
+right under it, before the next segment.  All segments share one ``<colgroup>`` so the
+columns line up as one table.
+
+Pure functions of the summary dict (tests/test_arch_page.py reads the same HTML).
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+
+from alexnet.arithmetic import human_bytes
+
+COLUMNS = (  # (header, width %, tooltip)
+    ("#", 3.5, "layer index in the spec"),
+    ("layer", 14, "module name (type)"),
+    ("output C×H×W", 10.5, "output shape per image"),
+    ("formula N = ⌊(W − F + 2P)/S⌋ + 1 with your numbers", 32,
+     "W input size, F kernel (dilated), P padding each side, S stride; ⌈ ⌉ in ceil mode"),
+    ("params (% of total)", 15, "weights + biases"),
+    ("mult-adds (%)", 11, "multiply-accumulates per image (torchinfo's convention); exact count on hover"),
+    ("act. mem", 8.5, "fp32 output of this layer, one image"),
+    ("RF", 5.5, "receptive field in input pixels"),
+)
+QUIET = ("relu", "leaky_relu", "sigmoid", "tanh", "softplus", "gelu", "dropout")
+
+CSS = """<style>
+.block-container{padding-top:3.8rem;padding-left:2rem;padding-right:2rem}
+table.arch{width:100%;table-layout:fixed;border-collapse:collapse;font-size:13px;line-height:1.25;margin:0}
+table.arch th{font-weight:600;text-align:left;border-bottom:2px solid #bbb;padding:3px 5px;font-size:12px;
+ vertical-align:bottom;color:#333}
+table.arch td{padding:2px 5px;border-bottom:1px solid #eee;overflow:hidden;text-overflow:ellipsis;
+ white-space:nowrap;vertical-align:top}
+table.arch td.num{text-align:right;font-variant-numeric:tabular-nums}
+table.arch td.f{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;white-space:normal}
+table.arch span.pct{color:#888;font-size:11px}
+table.arch span.ty{color:#888;font-size:11px}
+table.arch tr.quiet td{color:#8a8a8a}
+table.arch tr.sel td{background:#e8f0fe}
+table.arch tr.sel td:first-child{box-shadow:inset 3px 0 0 #1a73e8}
+table.arch tr.inexact td{background:#fff4d6}
+table.arch tr.error td{background:#fde0e0;color:#a01010}
+table.arch tr.msg td{white-space:normal;font-size:12px;padding:2px 8px 5px 28px;border-bottom:1px solid #e6d3a3}
+table.arch tr.msg.inexact td{background:#fff4d6;color:#6b4e00}
+table.arch tr.msg.note td{background:#fafafa;color:#666}
+table.arch tr.msg.error td{background:#fde0e0;color:#a01010;font-weight:600}
+table.arch tr.nc td{color:#b0b0b0;font-style:italic}
+table.arch tfoot td{border-top:2px solid #bbb;border-bottom:none;font-weight:600;padding-top:4px}
+div[class*="st-key-fixrow"]{background:#fff4d6;padding:0 8px 6px 28px;margin-top:-1rem;margin-bottom:-0.5rem;border-radius:0 0 4px 4px}
+div[class*="st-key-fixrowerr"]{background:#fde0e0}
+div[class*="st-key-fixrow"] button{min-height:1.9rem;padding:0 .6rem}
+div[class*="st-key-fixrow"] p{font-size:12px}
+</style>"""
+
+
+@dataclass
+class Segment:
+    html: str
+    row: dict | None = None  # the row whose fixes go under this segment
+    fixes: list[dict] = field(default_factory=list)
+
+
+def _colgroup() -> str:
+    return "<colgroup>" + "".join(f'<col style="width:{w}%">' for _, w, _ in COLUMNS) + "</colgroup>"
+
+
+def _header() -> str:
+    return "<thead><tr>" + "".join(f'<th title="{html.escape(t)}">{html.escape(h)}</th>'
+                                   for h, _, t in COLUMNS) + "</tr></thead>"
+
+
+def shape_text(shape) -> str:
+    return "×".join(str(x) for x in shape) if shape else ""
+
+
+def short_bytes(n: float) -> str:
+    """3 significant digits: 273 KB, 1.11 MB (binary units, as alexnet.human_bytes)."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.3g} {unit}" if n >= 1 or unit == "B" else f"{n:.2f} {unit}"
+        n /= 1024
+    return f"{n:.3g} TB"
+
+
+def short_count(n: float) -> str:
+    """3 significant digits: 106 M, 74.8 M, 4.1 K."""
+    for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= div:
+            v = n / div
+            return f"{v:.3g} {unit}" if v < 1000 else f"{v:.0f} {unit}"
+    return str(int(n))
+
+
+def _pct(p: float) -> str:
+    if p == 0:
+        return ""
+    return f' <span class="pct">{p:.1f}%</span>' if p >= 0.1 else ' <span class="pct">&lt;0.1%</span>'
+
+
+def _rf(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, (list, tuple)):
+        return "×".join(_num(x) for x in v)
+    return _num(v)
+
+
+def _num(x) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:.1f}"
+
+
+def row_message(row: dict) -> str:
+    """The row's message without the 'layer i (type) 'name': ' prefix the row already
+    shows, and without the trailing 'Fix: …' when buttons will carry the fixes."""
+    msg = row.get("message") or ""
+    prefix = f"layer {row['index']} ({row['type']}) '{row['name']}': "
+    if row["status"] != "error" and msg.startswith(prefix):
+        msg = msg[len(prefix):]
+    if row.get("fixes"):
+        msg = msg.split(". Fix: ")[0].split(" Fix: ")[0]
+    return msg
+
+
+def _formula(row: dict) -> str:
+    if row["formula"]:
+        return row["formula"]
+    if row["type"] == "linear" and row.get("params_formula"):
+        return "params " + row["params_formula"]
+    if row["type"] == "batchnorm" and row.get("params_formula"):
+        return "params " + row["params_formula"]
+    return ""
+
+
+def _row_html(row: dict, selected: int | None) -> str:
+    st_ = row["status"]
+    cls = []
+    if st_ in ("inexact", "error"):
+        cls.append(st_)
+    elif st_ == "not_computed":
+        cls.append("nc")
+    elif row["type"] in QUIET:
+        cls.append("quiet")
+    if selected == row["index"]:
+        cls.append("sel")
+    e = html.escape
+    name = f'{e(row["name"])} <span class="ty">{e(row["type"])}</span>'
+    if st_ == "not_computed":
+        cells = [str(row["index"]), name, "not computed", "cannot be computed: an earlier layer failed", "", "",
+                 "", ""]
+        body = "".join(f"<td>{c}</td>" for c in cells[:3]) + f'<td colspan="5">{e(cells[3])}</td>'
+    else:
+        out = "collapses" if st_ == "error" else e(shape_text(row["out_shape"]))
+        pf = e(row.get("params_formula") or "")
+        params = f'{row["params"]:,}{_pct(row["params_pct"])}' if row["params"] else "0"
+        macs = f'{short_count(row["macs"])}{_pct(row["macs_pct"])}' if row["macs"] else "0"
+        act = short_bytes(row["activation_bytes"]) if row["activation_bytes"] else ""
+        body = (f'<td>{row["index"]}</td><td>{name}</td><td class="shape">{out}</td>'
+                f'<td class="f">{e(_formula(row))}</td>'
+                f'<td class="num" title="{pf}">{params}</td><td class="num" title="{row["macs"]:,}">{macs}</td>'
+                f'<td class="num">{act}</td><td class="num">{_rf(row["receptive_field"])}</td>')
+    shape = "" if st_ in ("error", "not_computed") else shape_text(row["out_shape"])
+    return (f'<tr class="{" ".join(cls)}" data-layer="{row["index"]}" data-name="{e(row["name"])}" '
+            f'data-status="{st_}" data-shape="{e(shape)}">{body}</tr>')
+
+
+def _msg_html(row: dict) -> str:
+    msg = row_message(row)
+    if not msg:
+        return ""
+    kind = row["status"] if row["status"] in ("inexact", "error") else "note"
+    icon = {"inexact": "⚠ ", "error": "⛔ ", "note": "ℹ "}[kind]
+    return (f'<tr class="msg {kind}" data-msg-for="{row["index"]}"><td colspan="{len(COLUMNS)}">'
+            f"{icon}{html.escape(msg)}</td></tr>")
+
+
+def totals_html(summary: dict) -> str:
+    partial = " (computed layers)" if summary["errors"] else ""
+    return (f'<tfoot><tr><td></td><td colspan="3">Total{partial}: {summary["total_params"]:,} parameters '
+            f'= {human_bytes(summary["param_bytes"])} fp32; output '
+            f'{shape_text(summary["output_shape"]) or "—"}</td>'
+            f'<td class="num">{summary["total_params"]:,}</td>'
+            f'<td class="num" title="{summary["total_macs"]:,}">{short_count(summary["total_macs"])}</td>'
+            f'<td class="num">{short_bytes(summary["activation_bytes"])}</td><td></td></tr></tfoot>')
+
+
+def table_segments(summary: dict, selected: int | None = None) -> list[Segment]:
+    """Cut the table after every row that has fixes; the last segment has the totals."""
+    segs: list[Segment] = []
+    rows_html: list[str] = []
+    first = True
+
+    def flush(row=None, fixes=None, foot=""):
+        nonlocal first
+        head = _header() if first else ""
+        segs.append(Segment(f'<table class="arch">{_colgroup()}{head}<tbody>{"".join(rows_html)}</tbody>'
+                            f"{foot}</table>", row, list(fixes or [])))
+        rows_html.clear()
+        first = False
+
+    for row in summary["layers"]:
+        rows_html.append(_row_html(row, selected))
+        rows_html.append(_msg_html(row))
+        if row.get("fixes") and row["status"] in ("inexact", "error"):
+            flush(row, row["fixes"])
+    flush(foot=totals_html(summary))
+    return segs
+
+
+def plain_text(summary: dict) -> str:
+    """The same table as aligned text (what people paste into reports)."""
+    lines = [f"{'#':>3}  {'layer':<20}{'output':>14}  {'params':>12}  {'mult-adds':>14}  {'RF':>5}  formula"]
+    for r in summary["layers"]:
+        shape = {"error": "ERROR", "not_computed": "not computed"}.get(r["status"], shape_text(r["out_shape"]))
+        lines.append(f"{r['index']:>3}  {r['name'] + ' (' + r['type'] + ')':<20}{shape:>14}  {r['params']:>12,}  "
+                     f"{r['macs']:>14,}  {_rf(r['receptive_field']):>5}  {r['formula'] or ''}")
+    lines.append(f"total params {summary['total_params']:,}; mult-adds {summary['total_macs']:,}; "
+                 f"weights {human_bytes(summary['param_bytes'])}; activations {human_bytes(summary['activation_bytes'])}"
+                 " per image")
+    return "\n".join(lines)

@@ -1,0 +1,455 @@
+"""Widgets and actions of the architecture page: pick, edit, fix, save and load a network.
+
+Every edit goes through ``commit``: build the new ``NetSpec`` with the spec's own
+editing helpers (which validate), check the memory budget on its summary, and only
+then store it with ``explorer.state.set_spec``.  A refused edit leaves the network
+untouched, says why next to the widget, and re-creates the widgets from the spec so
+they show the real values again.
+
+Widget keys carry ``state.version()`` (bumped by every change) and a local epoch
+(bumped by every refusal): after any change all widgets are created afresh from the
+spec, so a preset change or a fix can never leave a stale slider behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+
+from alexnet import NetSpec, SpecError, get_preset, get_spec, list_presets
+from alexnet.arithmetic import human_bytes
+from alexnet.spec import ACTIVATIONS, layer_from_dict
+from explorer import arch_table
+from explorer.state import base_preset, current_spec, set_spec, summary_of, version
+
+# ---- the memory budget ------------------------------------------------------------------
+# The arithmetic never allocates tensors, but the Train and Activations pages build what
+# is edited here.  No edit, fix or upload may produce a network above these limits.
+BUDGET_WEIGHT_BYTES = 1 << 30  # 1 GiB of fp32 weights ≈ 268 M parameters (paper-2012: 233 MiB)
+BUDGET_ACTIVATION_BYTES = 256 << 20  # 256 MiB of fp32 layer outputs per image (paper-2012: 2.6 MiB)
+MAX_UPLOAD_BYTES = 256 * 1024  # a 256-layer spec is ~40 KB of JSON
+BUDGET_TEXT = (f"Memory budget: at most {human_bytes(BUDGET_WEIGHT_BYTES)} of fp32 weights and "
+               f"{human_bytes(BUDGET_ACTIVATION_BYTES)} of activations per image; edits or uploads beyond "
+               "are refused. The table's arithmetic never allocates tensors.")
+
+# ---- widget bounds (uploads may exceed them; the budget still holds) -----------------------
+B = {"side": 1024, "in_channels": 64, "out_channels": 4096, "kernel": 31, "stride": 16, "padding": 32,
+     "dilation": 8, "pool_kernel": 16, "adaptive": 64, "lrn_size": 15, "out_features": 16384}
+
+SPATIAL_INSERT = ("conv", "maxpool", "avgpool", "relu", "lrn", "batchnorm", "dropout", "adaptive_avgpool",
+                  "flatten", "leaky_relu", "sigmoid", "tanh", "gelu", "softplus")
+FLAT_INSERT = ("linear", "relu", "dropout", "batchnorm", "leaky_relu", "sigmoid", "tanh", "gelu", "softplus")
+
+_SEL, _EPOCH, _MSG, _IO_MSG, _TYPED, _BATCH = ("arch_sel", "arch_epoch", "arch_msg", "arch_io_msg",
+                                                "arch_typed", "arch_batch")
+
+
+# --------------------------------------------------------------------------------------
+# actions (pure-ish: they only touch session state through explorer.state and the keys above)
+# --------------------------------------------------------------------------------------
+def budget_problem(summary: dict) -> str | None:
+    """Why a network is over the memory budget, or None."""
+    if summary["param_bytes"] > BUDGET_WEIGHT_BYTES:
+        big = max(summary["layers"], key=lambda r: r["params"])
+        return (f"needs {human_bytes(summary['param_bytes'])} of weights ({summary['total_params']:,} parameters, "
+                f"{big['name']} alone {big['params']:,}); the budget is {human_bytes(BUDGET_WEIGHT_BYTES)}. "
+                "Shrink a layer, or pool the features smaller before the flatten.")
+    if summary["activation_bytes"] > BUDGET_ACTIVATION_BYTES:
+        return (f"needs {human_bytes(summary['activation_bytes'])} of activations per image; the budget is "
+                f"{human_bytes(BUDGET_ACTIVATION_BYTES)}. Use a smaller input or fewer channels.")
+    return None
+
+
+def prefix() -> str:
+    return f"arch{version()}e{st.session_state.get(_EPOCH, 0)}"
+
+
+def _refuse(text: str) -> None:
+    st.session_state[_MSG] = ("error", text)
+    st.session_state[_EPOCH] = st.session_state.get(_EPOCH, 0) + 1  # widgets re-read the spec
+
+
+def commit(make: Callable[[NetSpec], NetSpec], done: str | None = None, base: str | None = None) -> bool:
+    """Apply an edit if the result is a valid network within the budget."""
+    try:
+        new = make(current_spec())
+    except (SpecError, ValueError, TypeError, KeyError) as e:
+        _refuse(f"Not applied — {e}")
+        return False
+    problem = budget_problem(summary_of(new))
+    if problem:
+        _refuse(f"Not applied — the network would be too big: it {problem}")
+        return False
+    set_spec(new, base=base)
+    st.session_state[_MSG] = ("success", done) if done else None
+    n = len(new.layers)
+    if st.session_state.get(_SEL, 0) >= n:
+        st.session_state[_SEL] = n - 1
+    return True
+
+
+def load_preset(name: str) -> None:
+    if commit(lambda _: get_spec(name), f"Loaded preset {name}.", base=name):
+        st.session_state[_SEL] = 0
+
+
+def reset_to_preset() -> None:
+    load_preset(base_preset())
+
+
+def apply_fix(index: int, fix: dict) -> bool:
+    """Apply one of the fixes ``alexnet.summarize`` suggests for a row."""
+    kind = fix.get("kind")
+    if kind == "field":
+        return commit(lambda s: s.with_layer(index, s.layers[index].replace(**{fix["field"]: fix["value"]})),
+                      f"Applied: {fix['label']}.")
+    if kind == "input":
+        return commit(lambda s: s.with_input(height=fix["height"], width=fix["width"]), f"Applied: {fix['label']}.")
+    if kind == "delete":
+        return commit(lambda s: s.delete_layer(index), f"Applied: {fix['label']}.")
+    _refuse(f"unknown fix {fix!r}")
+    return False
+
+
+def set_field(index: int, field: str, value) -> bool:
+    return commit(lambda s: s.with_layer(index, s.layers[index].replace(**{field: value})))
+
+
+def change_type(index: int, new_type: str) -> bool:
+    """Swap an activation for another, max for average pooling, … keeping shared fields."""
+    def make(s: NetSpec) -> NetSpec:
+        old = s.layers[index].to_dict()
+        new = layer_from_dict({"type": new_type, "name": old.get("name")})
+        keep = {k: v for k, v in old.items() if k in new.to_dict() and k != "type"}
+        return s.with_layer(index, layer_from_dict({**keep, "type": new_type}))
+    return commit(make)
+
+
+def default_layer(layer_type: str, out_shape) -> object:
+    """A new layer that keeps the tensor's shape where it can (3×3 'same' conv with the
+    incoming channels; a linear as wide as its input), so inserting breaks nothing."""
+    d: dict = {"type": layer_type}
+    if layer_type == "conv":
+        d.update(out_channels=min(out_shape[0], B["out_channels"]) if out_shape and len(out_shape) == 3 else 64,
+                 kernel=3, stride=1, padding=1)
+    elif layer_type == "linear":
+        d["out_features"] = min(out_shape[0], B["out_features"]) if out_shape and len(out_shape) == 1 else 512
+    elif layer_type == "maxpool":
+        d.update(kernel=3, stride=2)
+    elif layer_type == "avgpool":
+        d.update(kernel=2, stride=2)
+    return layer_from_dict(d)
+
+
+def insert_after(index: int, layer_type: str, out_shape) -> bool:
+    if commit(lambda s: s.insert_layer(index + 1, default_layer(layer_type, out_shape)),
+              f"Inserted a {layer_type} layer after #{index}."):
+        st.session_state[_SEL] = index + 1
+        return True
+    return False
+
+
+def delete(index: int) -> bool:
+    return commit(lambda s: s.delete_layer(index), f"Deleted layer #{index}.")
+
+
+def move(index: int, delta: int) -> bool:
+    if commit(lambda s: s.move_layer(index, delta), f"Moved layer #{index} {'up' if delta < 0 else 'down'}."):
+        st.session_state[_SEL] = max(0, min(index + delta, len(current_spec().layers) - 1))
+        return True
+    return False
+
+
+def parse_network_json(data: bytes | str) -> NetSpec:
+    """Validate an uploaded/pasted network; raises SpecError with a message for a person."""
+    raw = data.encode() if isinstance(data, str) else data
+    if len(raw) > MAX_UPLOAD_BYTES:
+        raise SpecError(f"the file is {human_bytes(len(raw))}; a network spec is at most "
+                        f"{human_bytes(MAX_UPLOAD_BYTES)} (it is a short JSON list of layers)")
+    if not raw.strip():
+        raise SpecError("the file is empty")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SpecError("not a text file (not UTF-8): expected the JSON this page downloads") from None
+    try:
+        spec = NetSpec.from_json(text)
+    except SpecError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as e:
+        raise SpecError(f"not a network spec: {type(e).__name__}: {e}") from None
+    problem = budget_problem(summary_of(spec))
+    if problem:
+        raise SpecError(f"the network is too big: it {problem}")
+    return spec
+
+
+def load_json(data: bytes | str, source: str) -> bool:
+    try:
+        spec = parse_network_json(data)
+    except SpecError as e:
+        st.session_state[_IO_MSG] = ("error", f"{source} refused — the network is unchanged: {e}")
+        return False
+    set_spec(spec)
+    st.session_state[_SEL] = 0
+    st.session_state[_IO_MSG] = ("success", f"Loaded '{spec.name}' from {source.lower()} "
+                                            f"({len(spec.layers)} layers).")
+    return True
+
+
+# --------------------------------------------------------------------------------------
+# widgets
+# --------------------------------------------------------------------------------------
+def css() -> None:
+    st.html(arch_table.CSS)
+
+
+def typed() -> bool:
+    return bool(st.session_state.get(_TYPED, False))
+
+
+def selected(spec: NetSpec) -> int:
+    i = int(st.session_state.get(_SEL, 0))
+    return max(0, min(i, len(spec.layers) - 1))
+
+
+def top_bar(spec: NetSpec) -> None:
+    """Preset picker, input C/H/W and reset, in one row; the preset's note under it."""
+    names = list_presets()
+    base = base_preset()
+    p = prefix()
+    cols = st.columns([2.4, 0.75, 0.9, 0.9, 1.2], vertical_alignment="bottom")
+    cols[0].selectbox("Preset (a network from the tutorials)", names,
+                      index=names.index(base) if base in names else 0, key=f"{p}_preset",
+                      on_change=lambda: load_preset(st.session_state[f"{p}_preset"]))
+    c, h, w = spec.input.shape
+    for col, label, fld, val, hi in ((cols[1], "input C", "channels", c, B["in_channels"]),
+                                     (cols[2], "input H", "height", h, B["side"]),
+                                     (cols[3], "input W", "width", w, B["side"])):
+        key = f"{p}_in_{fld}"
+        col.number_input(label, 1, max(hi, val), val, step=1, key=key,
+                         on_change=_commit_input, args=(fld, key))
+    cols[4].button("↺ Reset to preset", key=f"{p}_reset", on_click=reset_to_preset,
+                   help=f"Discard edits and reload {base}", width="stretch")
+    note = get_preset(base).note if base in names else ""
+    edited = spec != get_spec(base) if base in names else True
+    st.caption(("**Edited** from " if edited else "") + f"**{base}** — {note}")
+
+
+def _commit_input(field: str, key: str) -> None:
+    commit(lambda s: s.with_input(**{field: int(st.session_state[key])}))
+
+
+def table(summary: dict, sel: int) -> None:
+    """The live table, cut after every row that has fixes; its fix buttons sit under it."""
+    p = prefix()
+    for seg in arch_table.table_segments(summary, sel):
+        st.html(seg.html)
+        if seg.row is not None:
+            row = seg.row
+            box = st.container(key=f"fixrow{'err' if row['status'] == 'error' else ''}{p}_{row['index']}")
+            n = len(seg.fixes)
+            cols = box.columns([0.9] + [2] * n + [max(0.1, 6 - 2 * n)], vertical_alignment="center")
+            cols[0].markdown("**Fix:**")
+            for j, fix in enumerate(seg.fixes):
+                cols[j + 1].button(fix["label"], key=f"{p}_fix_{row['index']}_{j}", on_click=apply_fix,
+                                   args=(row["index"], fix), width="stretch")
+
+
+def totals(summary: dict) -> None:
+    """Totals under the table, with the batch size for training memory."""
+    from types import SimpleNamespace
+
+    from alexnet.arithmetic import human_count, training_memory_bytes
+
+    a, b = st.columns([1, 4], vertical_alignment="center")
+    batch = a.number_input("batch size", 1, 4096, st.session_state.get(_BATCH, 128), key=_BATCH,
+                           help="for the training-memory estimate")
+    s = SimpleNamespace(param_bytes=summary["param_bytes"], activation_bytes=summary["activation_bytes"])
+    b.markdown(
+        f"**{summary['total_params']:,}** parameters ({human_count(summary['total_params'])}, "
+        f"{human_bytes(summary['param_bytes'])} fp32) · **{human_count(summary['total_macs'])}** multiply-adds "
+        f"per image · activations **{human_bytes(summary['activation_bytes'])}** per image, "
+        f"**{human_bytes(summary['activation_bytes'] * batch)}** for a batch of {batch} · training with SGD "
+        f"≈ **{human_bytes(training_memory_bytes(s, batch, 'sgd'))}** (weights, grads, momentum, "
+        "2× activations)")
+
+
+def save_and_load(spec: NetSpec) -> None:
+    """Download the JSON; upload or paste one (validated; a refused file changes nothing)."""
+    a, b, c = st.columns(3, gap="medium")
+    a.download_button("⬇ Download network JSON", spec.to_json(), file_name=f"{spec.name}.json",
+                      mime="application/json", width="stretch")
+    a.caption("The package's format; `python -m alexnet summary --config file.json` reads it too.")
+    key = f"arch_upload_{version()}"  # a successful load bumps the version: the uploader empties
+
+    def uploaded():
+        f = st.session_state.get(key)
+        if f is not None:
+            load_json(f.getvalue(), "Upload")
+
+    b.file_uploader(f"Upload a network JSON (at most {human_bytes(MAX_UPLOAD_BYTES)})", type=["json"],
+                    key=key, on_change=uploaded)
+    with c.form("arch_paste", border=False):
+        st.text_area("…or paste JSON", height=68, key="arch_paste_text")
+        st.form_submit_button("Load pasted JSON",
+                              on_click=lambda: load_json(st.session_state.get("arch_paste_text", ""), "Pasted JSON"))
+    messages(_IO_MSG)
+
+
+def messages(key: str) -> None:
+    m = st.session_state.get(key)
+    if m:
+        level, text = m
+        (st.error if level == "error" else st.success)(text)
+
+
+def layer_panel(spec: NetSpec, summary: dict) -> None:
+    """Pick a layer; edit every field of it; insert / delete / move."""
+    p = prefix()
+    sel = selected(spec)
+    rows = summary["layers"]
+
+    def label(i: int) -> str:
+        r = rows[i]
+        shape = arch_table.shape_text(r["out_shape"]) or {"error": "ERROR"}.get(r["status"], "—")
+        flag = {"inexact": " ⚠", "error": " ⛔"}.get(r["status"], "")
+        return f"#{i} {r['name']} ({r['type']}) → {shape}{flag}"
+
+    st.selectbox("Layer to edit", range(len(spec.layers)), index=sel, format_func=label, key=f"{p}_sel",
+                 on_change=lambda: st.session_state.__setitem__(_SEL, st.session_state[f"{p}_sel"]))
+    row, layer = rows[sel], spec.layers[sel]
+    if row["formula"] or row.get("params_formula"):
+        lines = []
+        if row["in_shape"]:
+            lines.append(f"{arch_table.shape_text(row['in_shape'])} → "
+                         f"{arch_table.shape_text(row['out_shape']) or row['status']}")
+        if row["formula"]:
+            lines.append("N = " + row["formula"] if not row["formula"].startswith(("H:", "same", "adaptive"))
+                         else row["formula"])
+        if row.get("params_formula"):
+            lines.append("params = " + row["params_formula"])
+        st.code("\n".join(lines), language=None, wrap_lines=True)
+    messages(_MSG)
+    _fields(spec, sel, layer, row, p)
+    st.toggle("type numbers instead of sliders", key=_TYPED)
+    a, b, c = st.columns(3)
+    a.button("↑ up", key=f"{p}_up", on_click=move, args=(sel, -1), disabled=sel == 0, width="stretch")
+    b.button("↓ down", key=f"{p}_down", on_click=move, args=(sel, 1), disabled=sel == len(spec.layers) - 1,
+             width="stretch")
+    c.button("🗑 delete", key=f"{p}_del", on_click=delete, args=(sel,), disabled=len(spec.layers) == 1,
+             width="stretch")
+    flat = bool(row["out_shape"]) and len(row["out_shape"]) == 1
+    d, e = st.columns([1.3, 1], vertical_alignment="bottom")
+    kinds = FLAT_INSERT if flat else SPATIAL_INSERT
+    d.selectbox("new layer type", kinds, key=f"{p}_newtype")
+    e.button(f"＋ insert after #{sel}", key=f"{p}_ins", width="stretch",
+             on_click=lambda: insert_after(sel, st.session_state[f"{p}_newtype"], row["out_shape"]))
+
+
+def _int(col, label: str, value, lo: int, hi: int, key: str, index: int, field: str, help=None) -> None:
+    """One int-or-pair field: a slider (or a number box when typing), two when H ≠ W."""
+    pair = isinstance(value, (list, tuple))
+    vals = list(value) if pair else [value]
+    keys = [f"{key}_h", f"{key}_w"] if pair else [key]
+    hi = max(hi, *vals)
+
+    def cb():
+        got = [int(st.session_state[k]) for k in keys]
+        set_field(index, field, got if pair else got[0])
+
+    for v, k, suffix in zip(vals, keys, (" H", " W") if pair else ("",)):
+        if typed() or hi <= lo:
+            col.number_input(label + suffix, lo, max(hi, lo), v, step=1, key=k, on_change=cb, help=help)
+        else:
+            col.slider(label + suffix, lo, hi, v, key=k, on_change=cb, help=help)
+
+
+def _fields(spec: NetSpec, i: int, layer, row: dict, p: str) -> None:
+    t = layer.type
+    k = f"{p}_L{i}"
+    in_shape = row["in_shape"]
+    if t == "conv":
+        a, b = st.columns(2)
+        _int(a, "out channels", layer.out_channels, 1, B["out_channels"], f"{k}_out_channels", i, "out_channels")
+        _int(b, "kernel", layer.kernel, 1, B["kernel"], f"{k}_kernel", i, "kernel")
+        a, b = st.columns(2)
+        _int(a, "stride", layer.stride, 1, B["stride"], f"{k}_stride", i, "stride")
+        _padding(b, layer, i, k, B["padding"])
+        a, b = st.columns(2)
+        _int(a, "dilation", layer.dilation, 1, B["dilation"], f"{k}_dilation", i, "dilation")
+        cin = in_shape[0] if in_shape else layer.groups
+        opts = sorted({g for g in range(1, min(cin, layer.out_channels) + 1)
+                       if cin % g == 0 and layer.out_channels % g == 0} | {layer.groups})
+        b.selectbox("groups", opts, index=opts.index(layer.groups), key=f"{k}_groups",
+                    on_change=lambda: set_field(i, "groups", st.session_state[f"{k}_groups"]),
+                    help="2 = the paper's two-GPU split; must divide in and out channels")
+        st.checkbox("bias", layer.bias, key=f"{k}_bias", on_change=lambda: set_field(i, "bias", st.session_state[f"{k}_bias"]))
+    elif t in ("maxpool", "avgpool"):
+        a, b = st.columns(2)
+        a.selectbox("pooling", ("maxpool", "avgpool"), index=0 if t == "maxpool" else 1, key=f"{k}_type",
+                    on_change=lambda: change_type(i, st.session_state[f"{k}_type"]))
+        _int(b, "kernel", layer.kernel, 1, B["pool_kernel"], f"{k}_kernel", i, "kernel")
+        a, b = st.columns(2)
+        stride = layer.stride if layer.stride is not None else layer.kernel
+        _int(a, "stride", stride, 1, B["stride"], f"{k}_stride", i, "stride")
+        kmin = min(layer.kernel) if isinstance(layer.kernel, (list, tuple)) else layer.kernel
+        _padding(b, layer, i, k, kmin // 2)
+        st.checkbox("ceil mode (round the output size up, as Caffe/Paddle do)", layer.ceil_mode, key=f"{k}_ceil",
+                    on_change=lambda: set_field(i, "ceil_mode", st.session_state[f"{k}_ceil"]))
+    elif t in ("adaptive_avgpool", "adaptive_maxpool"):
+        a, b = st.columns(2)
+        a.selectbox("pooling", ("adaptive_avgpool", "adaptive_maxpool"), index=0 if t == "adaptive_avgpool" else 1,
+                    key=f"{k}_type", on_change=lambda: change_type(i, st.session_state[f"{k}_type"]))
+        _int(b, "output size", layer.output, 1, B["adaptive"], f"{k}_output", i, "output")
+    elif t == "lrn":
+        a, b = st.columns(2)
+        _int(a, "size (channels)", layer.size, 1, B["lrn_size"], f"{k}_size", i, "size")
+        _float(b, "alpha", layer.alpha, 0.0, 1.0, 1e-5, "%.1e", f"{k}_alpha", i,
+               "torch divides alpha by size; the paper's 1e-4 is torch alpha 5e-4")
+        a, b = st.columns(2)
+        _float(a, "beta", layer.beta, 0.0, 5.0, 0.05, "%.2f", f"{k}_beta", i)
+        _float(b, "k", layer.k, 0.0, 10.0, 0.5, "%.2f", f"{k}_k", i)
+    elif t == "batchnorm":
+        a, b = st.columns(2)
+        _float(a, "eps", layer.eps, 1e-8, 0.1, 1e-5, "%.1e", f"{k}_eps", i)
+        _float(b, "momentum", layer.momentum, 0.0, 1.0, 0.01, "%.2f", f"{k}_momentum", i)
+    elif t == "dropout":
+        if typed():
+            _float(st, "p (drop probability)", layer.p, 0.0, 0.99, 0.05, "%.2f", f"{k}_p", i)
+        else:
+            st.slider("p (drop probability)", 0.0, 0.95, float(min(layer.p, 0.95)), 0.05, key=f"{k}_p",
+                      on_change=lambda: set_field(i, "p", float(st.session_state[f"{k}_p"])))
+    elif t == "linear":
+        last = i == max(j for j, x in enumerate(spec.layers) if x.type == "linear")
+        _int(st, "out features" + (" (= classes: last layer)" if last else ""), layer.out_features, 1,
+             B["out_features"], f"{k}_out_features", i, "out_features")
+        st.checkbox("bias", layer.bias, key=f"{k}_bias", on_change=lambda: set_field(i, "bias", st.session_state[f"{k}_bias"]))
+    elif t in ACTIVATIONS:
+        st.selectbox("activation", ACTIVATIONS, index=ACTIVATIONS.index(t), key=f"{k}_type",
+                     on_change=lambda: change_type(i, st.session_state[f"{k}_type"]))
+        if t == "leaky_relu":
+            _float(st, "negative slope", layer.negative_slope, -1.0, 1.0, 0.01, "%.3f", f"{k}_slope", i,
+                   field="negative_slope")
+    elif t == "flatten":
+        st.caption("flatten has no settings: it turns C×H×W into one vector for the FC layers.")
+
+
+def _float(col, label, value, lo, hi, step, fmt, key, index, help=None, field=None):
+    field = field or key.rsplit("_", 1)[1]
+    col.number_input(label, lo, max(hi, value), float(value), step, format=fmt, key=key, help=help,
+                     on_change=lambda: set_field(index, field, float(st.session_state[key])))
+
+
+def _padding(col, layer, index: int, k: str, hi: int) -> None:
+    """Padding: a number (slider) or TensorFlow's 'same' / 'valid'."""
+    pad = layer.padding
+    mode = pad if isinstance(pad, str) else "number"
+    col.selectbox("padding", ("number", "same", "valid"), index=("number", "same", "valid").index(mode),
+                  key=f"{k}_padmode", on_change=lambda: set_field(
+                      index, "padding", 0 if st.session_state[f"{k}_padmode"] == "number"
+                      else st.session_state[f"{k}_padmode"]),
+                  help="'same': out = ⌈in/stride⌉ (TF/Keras); 'valid': no padding")
+    if mode == "number":
+        _int(col, "padding P", pad, 0, hi, f"{k}_padding", index, "padding")

@@ -1,0 +1,53 @@
+"""Architecture: pick a network, move any slider, and watch every layer's shape, formula,
+parameters and warnings update.  Numbers come from ``alexnet.summarize`` (via
+explorer.state), the same code path as ``python -m alexnet summary``; widgets and actions
+live in explorer/editor.py, the table in explorer/arch_table.py, figures in
+explorer/figures.py."""
+
+import streamlit as st
+
+from alexnet import SpecError, get_spec, pytorch_code
+from explorer import arch_table, editor, figures
+from explorer.state import base_preset, current_spec, current_summary, summary_of, version
+
+editor.css()
+spec = current_spec()
+editor.top_bar(spec)
+spec, summary = current_spec(), current_summary()
+sel = editor.selected(spec)
+
+left, right = st.columns([0.7, 0.3], gap="medium")
+with left:
+    editor.table(summary, sel)
+    editor.totals(summary)
+with right:
+    st.markdown("**Edit a layer** — yellow rows divide inexactly, red rows break the network.")
+    editor.layer_panel(spec, summary)
+    st.caption(editor.BUDGET_TEXT)
+
+st.subheader("The network, drawn to scale")
+st.plotly_chart(figures.network_diagram(summary), key=f"arch_diagram_{version()}", width="stretch",
+                config={"displayModeBar": False})
+a, b = st.columns(2, gap="medium")
+bars = figures.params_macs_bars(summary)
+if bars is not None:
+    a.plotly_chart(bars, key=f"arch_bars_{version()}", width="stretch", config={"displayModeBar": False})
+base = summary_of(get_spec(base_preset()))
+diff = figures.diff_figure(base, summary)
+if diff is None:
+    b.info(f"No changes against the preset **{base_preset()}** yet: edit a layer and this chart shows which "
+           "rows' shapes and parameter counts moved, and by how much.")
+else:
+    b.plotly_chart(diff, key=f"arch_diff_{version()}", width="stretch", config={"displayModeBar": False})
+
+st.subheader("Save and share")
+editor.save_and_load(spec)
+try:
+    code = pytorch_code(spec)
+except SpecError as e:
+    st.info(f"PyTorch code appears once the network computes: {e}")
+else:
+    with st.expander("PyTorch code that builds this network (nn.Sequential; copy button at the top right)"):
+        st.code(code, language="python")
+with st.expander("The table as plain text (for pasting into a report)"):
+    st.code(arch_table.plain_text(summary), language=None)
