@@ -542,7 +542,11 @@ def cpu_flops_per_second() -> float:
 
 # Sustained training FLOP/s assumed for accelerators (rough: achieved, not peak).
 NOMINAL_RATE = {"cuda": {"fp32": 25e12, "bf16": 120e12, "fp16": 120e12}, "mps": {"fp32": 3e12}}
-STEP_OVERHEAD_S = {"cpu": 0.002, "cuda": 0.0005, "mps": 0.002}
+# Per-step cost that is not multiply-adds (batch preprocessing on the device, optimizer,
+# Python), and per-epoch cost (evaluation setup, two checkpoint writes), measured roughly
+# on a 2-core CPU with a tiny network: they dominate for networks of a few kMACs.
+STEP_OVERHEAD_S = {"cpu": 0.01, "cuda": 0.0005, "mps": 0.002}
+EPOCH_OVERHEAD_S = {"cpu": 0.3, "cuda": 0.1, "mps": 0.2}
 
 
 def estimate(spec, *, dataset: str, batch_size: int, epochs: int, device: str,
@@ -573,7 +577,7 @@ def estimate(spec, *, dataset: str, batch_size: int, epochs: int, device: str,
     if measured_step_s:
         step_s, basis = measured_step_s, "timed training steps"
     eval_s = 2 * macs * n_test / rate
-    epoch_s = steps * step_s + eval_s
+    epoch_s = steps * step_s + eval_s + EPOCH_OVERHEAD_S.get(kind, 0.2)
     mem = training_memory_bytes(summary, batch_size, optimizer)
     return {"device": dev, "seconds_per_epoch": epoch_s, "seconds_total": epoch_s * epochs,
             "step_seconds": step_s, "steps_per_epoch": steps, "train_images": n_train,
