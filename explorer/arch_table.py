@@ -38,6 +38,7 @@ table.arch th{font-weight:600;text-align:left;border-bottom:2px solid #bbb;paddi
 table.arch td{padding:2px 5px;border-bottom:1px solid #eee;overflow:hidden;text-overflow:ellipsis;
  white-space:nowrap;vertical-align:top}
 table.arch td.num{text-align:right;font-variant-numeric:tabular-nums}
+table.arch td.rf{white-space:normal;font-size:12px}
 table.arch td.f{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;white-space:normal}
 table.arch span.pct{color:#888;font-size:11px}
 table.arch span.ty{color:#888;font-size:11px}
@@ -151,9 +152,10 @@ def _row_html(row: dict, selected: int | None) -> str:
     e = html.escape
     name = f'{e(row["name"])} <span class="ty">{e(row["type"])}</span>'
     if st_ == "not_computed":
-        cells = [str(row["index"]), name, "not computed", "cannot be computed: an earlier layer failed", "", "",
-                 "", ""]
-        body = "".join(f"<td>{c}</td>" for c in cells[:3]) + f'<td colspan="5">{e(cells[3])}</td>'
+        why = (row_message(row) or "an earlier layer failed").replace("cannot be computed: ", "")
+        why = "not computed: " + why
+        body = (f'<td>{row["index"]}</td><td>{name}</td><td class="shape">—</td>'
+                f'<td colspan="{len(COLUMNS) - 3}">{e(why)}</td>')
     else:
         out = "collapses" if st_ == "error" else e(shape_text(row["out_shape"]))
         pf = e(row.get("params_formula") or "")
@@ -163,7 +165,7 @@ def _row_html(row: dict, selected: int | None) -> str:
         body = (f'<td>{row["index"]}</td><td>{name}</td><td class="shape">{out}</td>'
                 f'<td class="f">{e(_formula(row))}</td>'
                 f'<td class="num" title="{pf}">{params}</td><td class="num" title="{row["macs"]:,}">{macs}</td>'
-                f'<td class="num">{act}</td><td class="num">{_rf(row["receptive_field"])}</td>')
+                f'<td class="num">{act}</td><td class="num rf">{_rf(row["receptive_field"])}</td>')
     shape = "" if st_ in ("error", "not_computed") else shape_text(row["out_shape"])
     return (f'<tr class="{" ".join(cls)}" data-layer="{row["index"]}" data-name="{e(row["name"])}" '
             f'data-status="{st_}" data-shape="{e(shape)}">{body}</tr>')
@@ -171,19 +173,21 @@ def _row_html(row: dict, selected: int | None) -> str:
 
 def _msg_html(row: dict) -> str:
     msg = row_message(row)
-    if not msg:
+    if not msg or row["status"] == "not_computed":  # its row already says why
         return ""
     kind = row["status"] if row["status"] in ("inexact", "error") else "note"
-    icon = {"inexact": "⚠ ", "error": "⛔ ", "note": "ℹ "}[kind]
+    icon = {"inexact": "⚠ ", "error": "✖ ", "note": "ℹ "}[kind]
     return (f'<tr class="msg {kind}" data-msg-for="{row["index"]}"><td colspan="{len(COLUMNS)}">'
             f"{icon}{html.escape(msg)}</td></tr>")
 
 
 def totals_html(summary: dict) -> str:
-    partial = " (computed layers)" if summary["errors"] else ""
-    return (f'<tfoot><tr><td></td><td colspan="3">Total{partial}: {summary["total_params"]:,} parameters '
-            f'= {human_bytes(summary["param_bytes"])} fp32; output '
-            f'{shape_text(summary["output_shape"]) or "—"}</td>'
+    if summary["errors"]:
+        what = "the network does not compute (red row)"
+    else:
+        what = f'output {shape_text(summary["output_shape"])}'
+    return (f'<tfoot><tr><td></td><td colspan="3">Total: {summary["total_params"]:,} parameters '
+            f'= {human_bytes(summary["param_bytes"])} fp32; {what}</td>'
             f'<td class="num">{summary["total_params"]:,}</td>'
             f'<td class="num" title="{summary["total_macs"]:,}">{short_count(summary["total_macs"])}</td>'
             f'<td class="num">{short_bytes(summary["activation_bytes"])}</td><td></td></tr></tfoot>')

@@ -83,6 +83,7 @@ def commit(make: Callable[[NetSpec], NetSpec], done: str | None = None, base: st
         return False
     set_spec(new, base=base)
     st.session_state[_MSG] = ("success", done) if done else None
+    st.session_state[_IO_MSG] = None
     n = len(new.layers)
     if st.session_state.get(_SEL, 0) >= n:
         st.session_state[_SEL] = n - 1
@@ -299,10 +300,15 @@ def save_and_load(spec: NetSpec) -> None:
 
 
 def messages(key: str) -> None:
+    """An error stays in place until the next successful action; a success is a toast, once."""
     m = st.session_state.get(key)
     if m:
         level, text = m
-        (st.error if level == "error" else st.success)(text)
+        if level == "error":
+            st.error(text)
+        else:
+            st.toast(text)
+            st.session_state[key] = None
 
 
 def layer_panel(spec: NetSpec, summary: dict) -> None:

@@ -27,7 +27,7 @@ COLORS = {"input": "#9aa5b1", "conv": "#4c78a8", "pool": "#f58518", "adaptive": 
           "linear": "#54a24b", "error": "#d62728"}
 DRAWN = ("conv", "maxpool", "avgpool", "adaptive_avgpool", "adaptive_maxpool", "linear")
 OBLIQUE = 0.35  # depth (W) is drawn at 45° and shortened to this fraction
-THICK_MAX = 80.0  # thickness, in pixel units, of the widest conv/pool map
+THICK_FRACTION = 0.35  # the widest conv/pool map is this fraction of the largest side thick
 FONT = dict(family="Source Sans Pro, sans-serif", size=11)
 
 
@@ -88,7 +88,7 @@ def diagram_boxes(summary: dict) -> list[dict]:
         if s and len(s) == 3:
             b["flat"] = False
             b["h"], b["w"] = float(s[1]), float(s[2])
-            b["t"] = max(1.5, THICK_MAX * s[0] / max_c)
+            b["t"] = max(1.5, THICK_FRACTION * max_side * s[0] / max_c)
         else:  # a fully-connected layer: a bar, height ∝ its width
             b["flat"] = True
             n = s[0] if s else 1
