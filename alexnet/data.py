@@ -1,0 +1,485 @@
+"""Datasets as uint8 tensors, and batched preprocessing/augmentation on the device.
+
+Every dataset, whatever its source, becomes one ``Dataset``: ``x_train``/``x_test``
+uint8 [N, C, H, W], ``y_train``/``y_test`` int64 [N], the class names, and the
+per-channel mean/std (in 0–1 units) of the training images.  It is loaded once,
+moved to the training device once (``Dataset.to``), and everything after that —
+resize to the network's input, gray↔RGB, normalisation, flips, translations, colour
+jitter — happens on whole batches on that device (``preprocess``, ``augment``).
+This is the design of KellerJordan/cifar10-airbench: no per-sample PIL work and no
+DataLoader in the training loop.
+
+Sources (``load_dataset``):
+  ``digits``         scikit-learn's bundled 8×8 handwritten digits (1,797 images, no
+                     network needed): stratified 80/20 split with a fixed seed.
+  ``mnist``, ``fashion-mnist``, ``cifar10``
+                     torchvision's datasets, downloaded on first use into
+                     ``$ALEXNET_DATA_DIR`` (default ``./data``).  Offline, a
+                     ``DatasetError`` names the folder and the files to put there.
+  a folder path      ``train/<class>/*`` and ``test/<class>/*`` (torchvision's
+                     ImageFolder layout).  Unreadable files are skipped and counted.
+  a ``.npz`` path    arrays ``x_train``, ``y_train``, ``x_test``, ``y_test`` (images
+                     N×H×W×C, N×H×W or N×C×H×W uint8) and optionally ``classes``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+class DatasetError(ValueError):
+    """Any problem with a dataset: unknown name, missing files, bad folder, offline."""
+
+
+BUILTIN = ("digits", "mnist", "fashion-mnist", "cifar10")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+MAX_FOLDER_IMAGES = 500_000  # an image folder larger than this is refused (memory)
+
+_MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+_MNIST_CLASSES = [str(i) for i in range(10)]
+_FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                    "Sneaker", "Bag", "Ankle boot"]
+_CIFAR_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.meta")
+
+
+def data_dir(root: str | os.PathLike | None = None) -> Path:
+    """The dataset cache folder: ``root``, else $ALEXNET_DATA_DIR, else ./data."""
+    return Path(root if root is not None else os.environ.get("ALEXNET_DATA_DIR", "data")).expanduser()
+
+
+@dataclass
+class Dataset:
+    """A whole image-classification dataset as uint8 tensors (on one device)."""
+
+    name: str
+    x_train: torch.Tensor  # uint8 [N, C, H, W]
+    y_train: torch.Tensor  # int64 [N]
+    x_test: torch.Tensor   # uint8 [M, C, H, W]
+    y_test: torch.Tensor   # int64 [M]
+    classes: list[str]
+    mean: tuple[float, ...] = ()  # per channel, 0–1 units, of x_train
+    std: tuple[float, ...] = ()
+    skipped: int = 0  # unreadable files skipped while loading an image folder
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        if not self.mean:
+            self.mean, self.std = channel_stats(self.x_train)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def device(self) -> torch.device:
+        return self.x_train.device
+
+    def to(self, device) -> Dataset:
+        """The same data on ``device`` (uint8 stays uint8: 4× less memory than float)."""
+        return replace(self, x_train=self.x_train.to(device), y_train=self.y_train.to(device),
+                       x_test=self.x_test.to(device), y_test=self.y_test.to(device))
+
+    def subset(self, n: int, seed: int = 0) -> Dataset:
+        """The first ``n`` training images of a fixed random permutation (test set kept)."""
+        if n >= len(self.y_train):
+            return self
+        g = torch.Generator().manual_seed(seed)
+        idx = torch.randperm(len(self.y_train), generator=g)[:n].to(self.x_train.device)
+        return replace(self, x_train=self.x_train[idx], y_train=self.y_train[idx])
+
+    def describe(self) -> str:
+        c, h, w = self.image_shape
+        return (f"{self.name}: {len(self.y_train):,} train / {len(self.y_test):,} test images, "
+                f"{c}×{h}×{w}, {self.num_classes} classes")
+
+
+def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std (0–1 units) of a uint8 [N, C, H, W] tensor, in chunks."""
+    n, c = x.shape[0], x.shape[1]
+    if n == 0:
+        return (0.5,) * c, (0.25,) * c
+    s = torch.zeros(c, dtype=torch.float64)
+    s2 = torch.zeros(c, dtype=torch.float64)
+    for i in range(0, n, 4096):
+        chunk = x[i:i + 4096].to(torch.float64).div_(255)
+        s += chunk.sum(dim=(0, 2, 3)).cpu()
+        s2 += chunk.pow(2).sum(dim=(0, 2, 3)).cpu()
+    count = n * x.shape[2] * x.shape[3]
+    mean = s / count
+    std = (s2 / count - mean.pow(2)).clamp_min(1e-12).sqrt().clamp_min(1e-3)
+    return tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in std)
+
+
+def _tensors(name, xtr, ytr, xte, yte, classes, **kw) -> Dataset:
+    """numpy/torch arrays in NHW, NHWC or NCHW → a checked Dataset."""
+    def images(a, what):
+        t = torch.as_tensor(np.asarray(a))
+        if t.dtype != torch.uint8:
+            raise DatasetError(f"{name}: {what} must be uint8 images (0–255), got {t.dtype}")
+        if t.ndim == 3:
+            t = t.unsqueeze(1)
+        elif t.ndim == 4 and t.shape[-1] in (1, 3, 4) and t.shape[1] not in (1, 3):
+            t = t.permute(0, 3, 1, 2)
+        elif t.ndim != 4:
+            raise DatasetError(f"{name}: {what} must have shape N×H×W, N×H×W×C or N×C×H×W, got {list(t.shape)}")
+        if t.shape[1] == 4:  # drop alpha
+            t = t[:, :3]
+        return t.contiguous()
+
+    def labels(a, what, n):
+        t = torch.as_tensor(np.asarray(a)).reshape(-1).long()
+        if len(t) != n:
+            raise DatasetError(f"{name}: {what} has {len(t)} labels for {n} images")
+        return t
+
+    xtr, xte = images(xtr, "x_train"), images(xte, "x_test")
+    ytr, yte = labels(ytr, "y_train", len(xtr)), labels(yte, "y_test", len(xte))
+    if len(xtr) == 0 or len(xte) == 0:
+        raise DatasetError(f"{name}: the training and the test set must each have at least one image")
+    if xtr.shape[1:] != xte.shape[1:]:
+        raise DatasetError(f"{name}: train images are {list(xtr.shape[1:])} but test images are {list(xte.shape[1:])}")
+    n_cls = int(max(ytr.max(), yte.max())) + 1
+    if min(int(ytr.min()), int(yte.min())) < 0:
+        raise DatasetError(f"{name}: labels must be ≥ 0")
+    if classes is None:
+        classes = [str(i) for i in range(n_cls)]
+    classes = [str(c) for c in classes]
+    if len(classes) < n_cls:
+        raise DatasetError(f"{name}: {len(classes)} class names but labels go up to {n_cls - 1}")
+    return Dataset(name, xtr, ytr, xte, yte, classes, **kw)
+
+
+# ---- the embedded default -------------------------------------------------------------
+def load_digits() -> Dataset:
+    """scikit-learn's 1,797 8×8 digits (pixel values 0–16 → 0–255), stratified 80/20 split."""
+    from sklearn.datasets import load_digits as _load
+    from sklearn.model_selection import train_test_split
+
+    d = _load()
+    x = np.rint(d.images * (255.0 / 16.0)).clip(0, 255).astype(np.uint8)  # [1797, 8, 8]
+    xtr, xte, ytr, yte = train_test_split(x, d.target, test_size=0.2, random_state=0, stratify=d.target)
+    return _tensors("digits", xtr, ytr, xte, yte, [str(i) for i in range(10)])
+
+
+# ---- torchvision datasets -------------------------------------------------------------
+def _offline_message(name: str, folder: Path, files, url: str, err: BaseException | None) -> str:
+    why = f" ({type(err).__name__}: {err})" if err is not None else ""
+    return (f"{name} is not in {folder} and could not be downloaded{why}. "
+            f"Download it on a machine with internet access ({url}) and put these files in {folder}: "
+            f"{', '.join(files)} — or set ALEXNET_DATA_DIR to a folder that has them.")
+
+
+def _load_mnist(kind: str, root: Path, download: bool) -> Dataset:
+    from torchvision import datasets
+
+    cls = datasets.MNIST if kind == "mnist" else datasets.FashionMNIST
+    raw = root / cls.__name__ / "raw"
+    # torchvision reads the extracted IDX files; people usually have the .gz ones.
+    for f in _MNIST_FILES:
+        if not (raw / f).exists() and (raw / (f + ".gz")).exists():
+            try:
+                with gzip.open(raw / (f + ".gz"), "rb") as src, open(raw / (f + ".part"), "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                os.replace(raw / (f + ".part"), raw / f)
+            except (OSError, EOFError) as e:
+                raise DatasetError(f"{kind}: cannot decompress {raw / (f + '.gz')}: {e}") from None
+    have = all((raw / f).exists() for f in _MNIST_FILES)
+    err = None
+    if not have and download:
+        try:
+            cls(str(root), train=True, download=True)
+            have = True
+        except Exception as e:  # URLError, RuntimeError from torchvision's mirrors loop, OSError
+            err = e
+    if not have:
+        files = [f + ".gz" for f in _MNIST_FILES]
+        url = cls.mirrors[0]
+        if not download:
+            raise DatasetError(f"{kind} is not in {raw} and download is disabled. Put these files there: "
+                               f"{', '.join(files)} (from {url})")
+        raise DatasetError(_offline_message(kind, raw, files, url, err))
+    try:
+        tr = cls(str(root), train=True, download=False)
+        te = cls(str(root), train=False, download=False)
+    except Exception as e:
+        raise DatasetError(f"{kind}: the files in {raw} cannot be read as IDX files ({e}); "
+                           "delete them to download again") from None
+    classes = _MNIST_CLASSES if kind == "mnist" else _FASHION_CLASSES
+    return _tensors(kind, tr.data, tr.targets, te.data, te.targets, classes)
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, list[int]]:
+    with open(path, "rb") as f:
+        entry = pickle.load(f, encoding="latin1")  # the format torchvision reads
+    data = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+    labels = entry["labels"] if "labels" in entry else entry["fine_labels"]
+    return data, list(labels)
+
+
+def _load_cifar10(root: Path, download: bool) -> Dataset:
+    from torchvision import datasets
+
+    folder = root / datasets.CIFAR10.base_folder
+    have = all((folder / f).exists() for f in _CIFAR_FILES)
+    err = None
+    if not have and download:
+        try:
+            datasets.CIFAR10(str(root), train=True, download=True)  # downloads, checks md5, extracts
+            have = True
+        except Exception as e:
+            err = e
+    if not have:
+        url = datasets.CIFAR10.url
+        if not download:
+            raise DatasetError(f"cifar10 is not in {folder} and download is disabled. Put these files there: "
+                               f"{', '.join(_CIFAR_FILES)} (extracted from {url})")
+        raise DatasetError(_offline_message("cifar10", folder, list(_CIFAR_FILES), url, err))
+    # Read the python batches directly rather than through torchvision.datasets.CIFAR10:
+    # that class insists on the official md5 sums, which a re-packed or partial copy fails.
+    try:
+        parts = [_read_cifar_batch(folder / f"data_batch_{i}") for i in range(1, 6)]
+        xte, yte = _read_cifar_batch(folder / "test_batch")
+        with open(folder / "batches.meta", "rb") as f:
+            classes = pickle.load(f, encoding="latin1")["label_names"]
+    except (OSError, pickle.UnpicklingError, KeyError, ValueError, EOFError, TypeError) as e:
+        raise DatasetError(f"cifar10: the files in {folder} cannot be read as CIFAR-10 python batches "
+                           f"({type(e).__name__}: {e}); delete them to download again") from None
+    xtr = np.concatenate([p[0] for p in parts])
+    ytr = sum((p[1] for p in parts), [])
+    return _tensors("cifar10", xtr, ytr, xte, yte, classes)
+
+
+# ---- files the user points at ------------------------------------------------------------
+def _load_npz(path: Path) -> Dataset:
+    try:
+        with np.load(path, allow_pickle=False) as d:
+            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in d.files]
+            if missing:
+                raise DatasetError(f"{path}: missing array(s) {', '.join(missing)}; an .npz dataset needs "
+                                   "x_train, y_train, x_test, y_test (and optionally classes)")
+            arrays = {k: d[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+            classes = [str(c) for c in d["classes"].tolist()] if "classes" in d.files else None
+    except DatasetError:
+        raise
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"{path}: cannot read as an .npz file ({e})") from None
+    return _tensors(path.stem, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], classes)
+
+
+def _list_split(root: Path, split: str) -> dict[str, list[Path]]:
+    d = root / split
+    if not d.is_dir():
+        raise DatasetError(f"image folder {root}: there is no '{split}' folder; expected {root}/train/<class>/… "
+                           f"and {root}/test/<class>/… (torchvision ImageFolder layout)")
+    classes = sorted(p.name for p in d.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise DatasetError(f"image folder {root}: {d} has no class folders; put each class's images in "
+                           f"{d}/<class name>/")
+    out = {}
+    for c in classes:
+        files = sorted(p for p in (d / c).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        if not files:
+            raise DatasetError(f"image folder {root}: class '{c}' has no images in {d / c} "
+                               f"(looked for {', '.join(IMAGE_EXTENSIONS)})")
+        out[c] = files
+    return out
+
+
+def _load_image_folder(root: Path, size: tuple[int, int] | None = None) -> Dataset:
+    from PIL import Image, UnidentifiedImageError
+
+    train, test = _list_split(root, "train"), _list_split(root, "test")
+    classes = sorted(train)
+    extra = sorted(set(test) - set(train))
+    if extra:
+        raise DatasetError(f"image folder {root}: test has class folder(s) {', '.join(extra)} "
+                           "that train does not have")
+    total = sum(map(len, train.values())) + sum(map(len, test.values()))
+    if total > MAX_FOLDER_IMAGES:
+        raise DatasetError(f"image folder {root}: {total:,} images is more than the {MAX_FOLDER_IMAGES:,} "
+                           "this loader keeps in memory")
+    skipped: list[str] = []
+    loaded: dict[str, list[tuple[Image.Image, int]]] = {"train": [], "test": []}
+    for split, table in (("train", train), ("test", test)):
+        for c, files in table.items():
+            for p in files:
+                try:
+                    with Image.open(p) as im:
+                        im.load()
+                        loaded[split].append((im.copy(), classes.index(c)))
+                except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+                    skipped.append(str(p))
+    for split in ("train", "test"):
+        if not loaded[split]:
+            raise DatasetError(f"image folder {root}: none of the {split} images could be read "
+                               f"({len(skipped)} unreadable files skipped)")
+    everything = loaded["train"] + loaded["test"]
+    gray = all(im.mode in ("1", "L", "I", "I;16", "F") for im, _ in everything)
+    mode = "L" if gray else "RGB"
+    if size is None:  # the most common size; others are resized to it
+        size = Counter(im.size for im, _ in everything).most_common(1)[0][0]  # (w, h)
+    else:
+        size = (size[1], size[0])
+
+    def stack(items):
+        arrs = []
+        for im, _ in items:
+            im = im.convert(mode)
+            if im.size != size:
+                im = im.resize(size, Image.BILINEAR)
+            a = np.asarray(im, dtype=np.uint8)
+            arrs.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
+        return np.stack(arrs), [y for _, y in items]
+
+    xtr, ytr = stack(loaded["train"])
+    xte, yte = stack(loaded["test"])
+    notes = []
+    if skipped:
+        notes.append(f"skipped {len(skipped)} unreadable file(s), e.g. {skipped[0]}")
+    empty_test = [c for c in classes if c not in test]
+    if empty_test:
+        notes.append(f"test has no folder for class(es) {', '.join(empty_test)}")
+    return _tensors(root.name or str(root), xtr, ytr, xte, yte, classes, skipped=len(skipped), notes=notes)
+
+
+def load_dataset(name_or_path: str | os.PathLike, root: str | os.PathLike | None = None,
+                 download: bool = True) -> Dataset:
+    """A dataset by name (``digits``, ``mnist``, ``fashion-mnist``, ``cifar10``) or by path
+    (an image folder with train/ and test/, or an .npz file).  Raises DatasetError."""
+    key = str(name_or_path).strip()
+    low = key.lower().replace("_", "-")
+    if low == "digits":
+        return load_digits()
+    if low in ("mnist", "fashion-mnist", "fashionmnist"):
+        return _load_mnist("mnist" if low == "mnist" else "fashion-mnist", data_dir(root), download)
+    if low in ("cifar10", "cifar-10"):
+        return _load_cifar10(data_dir(root), download)
+    path = Path(key).expanduser()
+    if path.is_file() and path.suffix.lower() == ".npz":
+        return _load_npz(path)
+    if path.is_dir():
+        return _load_image_folder(path)
+    if path.exists():
+        raise DatasetError(f"{key}: a dataset path must be a folder (train/<class>/, test/<class>/) or an .npz file")
+    raise DatasetError(f"unknown dataset {key!r}: use one of {', '.join(BUILTIN)}, a folder with "
+                       "train/<class>/ and test/<class>/ images, or an .npz file")
+
+
+# ---- batched preprocessing on the device -------------------------------------------------
+_GRAY = (0.299, 0.587, 0.114)  # ITU-R 601 luma, as PIL's convert("L")
+
+
+def _input_shape(spec_input) -> tuple[int, int, int]:
+    """(C, H, W) from an InputSpec, a NetSpec, or a tuple."""
+    if hasattr(spec_input, "input"):
+        spec_input = spec_input.input
+    if hasattr(spec_input, "shape"):
+        return tuple(spec_input.shape)  # type: ignore[return-value]
+    c, h, w = spec_input
+    return int(c), int(h), int(w)
+
+
+def adapt_stats(mean, std, in_channels: int, out_channels: int) -> tuple[list[float], list[float]]:
+    """The dataset's per-channel mean/std after the gray↔RGB conversion ``preprocess`` does."""
+    mean, std = list(mean), list(std)
+    if in_channels == out_channels:
+        return mean, std
+    if in_channels == 1:
+        return mean * out_channels, std * out_channels
+    if in_channels == 3 and out_channels == 1:
+        return [sum(w * m for w, m in zip(_GRAY, mean))], [sum(w * s for w, s in zip(_GRAY, std))]
+    raise DatasetError(f"cannot convert {in_channels}-channel images to the network's {out_channels} channels")
+
+
+def preprocess(x: torch.Tensor, spec_input, mean, std, device=None, *,
+               channels_last: bool = False) -> torch.Tensor:
+    """uint8 images [N, C, H, W] (or one [C, H, W]) → float32 network input on ``device``.
+
+    Converts gray↔RGB to the network's channel count, resizes to its H×W (bilinear,
+    antialiased when shrinking), and normalises with the dataset's ``mean``/``std``
+    (given for the dataset's own channels, in 0–1 units).  Works the same for a whole
+    batch during training and for one image on the Activations page.
+    """
+    c_out, h, w = _input_shape(spec_input)
+    if x.ndim == 3:
+        x = x.unsqueeze(0)
+    if x.ndim != 4:
+        raise DatasetError(f"images must be [N, C, H, W], got shape {list(x.shape)}")
+    if device is not None:
+        x = x.to(device, non_blocking=True)
+    c_in = x.shape[1]
+    if len(mean) != c_in or len(std) != c_in:
+        raise DatasetError(f"mean/std have {len(mean)} values but the images have {c_in} channels")
+    x = x.float().div_(255)  # [N, C, H, W] in 0–1
+    if c_in == 4:
+        x, c_in, mean, std = x[:, :3], 3, mean[:3], std[:3]
+    if c_in != c_out:
+        if c_in == 1:
+            x = x.expand(-1, c_out, -1, -1)
+        elif c_in == 3 and c_out == 1:
+            x = (x * x.new_tensor(_GRAY).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        else:
+            raise DatasetError(f"cannot convert {c_in}-channel images to the network's {c_out} channels")
+    m, s = adapt_stats(mean, std, c_in, c_out)
+    if x.shape[-2:] != (h, w):
+        shrink = x.shape[-2] > h or x.shape[-1] > w
+        x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=shrink)
+    x = (x - x.new_tensor(m).view(1, -1, 1, 1)) / x.new_tensor(s).view(1, -1, 1, 1)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x.contiguous() if not channels_last else x
+
+
+def augment(x: torch.Tensor, *, flip: bool = False, translate: int = 0, color_jitter: float = 0.0,
+            generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random augmentation of a normalised float batch [N, C, H, W], per image, on its device.
+
+    flip:          mirror each image left-right with probability ½.
+    translate:     shift each image by up to ±``translate`` pixels in x and y (zero
+                   fill = the dataset mean after normalisation): the "pad and random
+                   crop" of the CIFAR recipes, done as one gather.
+    color_jitter:  scale brightness and contrast of each image by a factor in
+                   [1 − j, 1 + j] (in normalised units).
+    """
+    n, _, h, w = x.shape
+    dev = x.device
+
+    def rand(*shape):
+        return torch.rand(*shape, device=dev, generator=generator)
+
+    if flip:
+        mask = rand(n) < 0.5
+        x = torch.where(mask.view(n, 1, 1, 1), x.flip(3), x)
+    if translate > 0:
+        t = int(translate)
+        xp = F.pad(x, (t, t, t, t))
+        dy = (rand(n) * (2 * t + 1)).long().clamp_max(2 * t)
+        dx = (rand(n) * (2 * t + 1)).long().clamp_max(2 * t)
+        rows = (torch.arange(h, device=dev).view(1, h) + dy.view(n, 1))  # [N, H]
+        cols = (torch.arange(w, device=dev).view(1, w) + dx.view(n, 1))  # [N, W]
+        c = x.shape[1]
+        # gather rows then columns: [N, C, H+2t, W+2t] → [N, C, H, W+2t] → [N, C, H, W]
+        xp = xp.gather(2, rows.view(n, 1, h, 1).expand(n, c, h, w + 2 * t))
+        x = xp.gather(3, cols.view(n, 1, 1, w).expand(n, c, h, w))
+    if color_jitter > 0:
+        j = float(color_jitter)
+        bright = (rand(n, 1, 1, 1) * 2 - 1) * j
+        contrast = 1 + (rand(n, 1, 1, 1) * 2 - 1) * j
+        mu = x.mean(dim=(1, 2, 3), keepdim=True)
+        x = (x - mu) * contrast + mu + bright
+    return x
