@@ -277,38 +277,60 @@ def _row_shape(r: dict) -> str:
     return _shape_text(r["out_shape"])
 
 
+MIRRORS = ("relu", "leaky_relu", "sigmoid", "tanh", "softplus", "gelu", "dropout", "lrn", "batchnorm", "flatten")
+
+
 def diff_figure(base: dict, cur: dict) -> go.Figure | None:
-    """Bars of the parameter change per changed layer, labelled with the shape change.
-    None when nothing changed."""
+    """One bar per changed layer: its change in parameters; the label says how its output
+    shape changed.  Activation/dropout/LRN rows that only mirror the layer before them are
+    left out (their change is the previous row's).  None when nothing changed."""
     rows = diff_rows(base, cur)
     if not rows:
         return None
-    labels = [f"{r['name']} ({r['change']})" if r["change"] != "changed" else r["name"] for r in rows]
-    d = [r["d_params"] for r in rows]
+    shown = [r for r in rows if not (r["change"] == "changed" and r["d_params"] == 0
+                                     and _type_of(cur, r["name"]) in MIRRORS)]
+    labels = []
+    for r in shown:
+        if r["change"] == "added":
+            labels.append(f"{r['name']} (added): {r['shape']}")
+        elif r["change"] == "removed":
+            labels.append(f"{r['name']} (removed): was {r['base_shape']}")
+        elif r["base_shape"] == r["shape"]:
+            labels.append(f"{r['name']}: {r['shape']}")
+        else:
+            labels.append(f"{r['name']}: {r['base_shape']} → {r['shape']}")
+    d = [r["d_params"] for r in shown]
     colors = [COLORS["linear"] if v > 0 else COLORS["error"] if v < 0 else "#9aa5b1" for v in d]
-    text = [f"{r['base_shape']} → {r['shape']}" + (f", {_signed(r['d_params'])} params" if r["d_params"] else "")
-            for r in rows]
+    text = [f"{_signed_count(v)} params" if v else "same params" for v in d]
     dt = cur["total_params"] - base["total_params"]
-    title = (f"Changes vs preset {base['name']}: {len(rows)} rows differ; parameters "
-             f"{base['total_params']:,} → {cur['total_params']:,} ({_signed(dt)})")
+    title = (f"Changes vs preset {base['name']}: parameters {human_count(base['total_params'])} → "
+             f"{human_count(cur['total_params'])} ({_signed(dt)})")
     span = max(1, max(abs(v) for v in d))
     fig = {
         "data": [{"type": "bar", "orientation": "h", "y": labels, "x": d, "marker": {"color": colors},
-                  "text": text, "textposition": "auto", "insidetextanchor": "start",
-                  "customdata": [[r["base_params"], r["params"]] for r in rows],
-                  "hovertemplate": "%{y}<br>%{text}<br>params %{customdata[0]:,} → %{customdata[1]:,}<extra></extra>",
+                  "text": text, "textposition": "outside", "cliponaxis": False,
+                  "customdata": [[r["base_params"], r["params"]] for r in shown],
+                  "hovertemplate": "%{y}<br>params %{customdata[0]:,} → %{customdata[1]:,}<extra></extra>",
                   "showlegend": False}],
         "layout": {
             "title": {"text": title, "font": {"size": 13}, "x": 0.01},
-            "xaxis": {"title": {"text": "change in parameters (count; shape change written on each bar)"},
-                      "range": [-span * 1.15, span * 1.15], "zeroline": True, "zerolinecolor": "#555",
-                      "fixedrange": True},
+            "xaxis": {"title": {"text": "change in parameters (count)"},
+                      "range": [-span * 1.6 if min(d) < 0 else -span * 0.05, span * 1.6 if max(d) > 0 else span * 0.05],
+                      "zeroline": True, "zerolinecolor": "#555", "fixedrange": True},
             "yaxis": {"autorange": "reversed", "fixedrange": True, "automargin": True},
-            "height": 110 + 30 * len(rows), "margin": {"l": 8, "r": 8, "t": 34, "b": 8},
-            "font": FONT, "plot_bgcolor": "white",
+            "height": 110 + 26 * len(shown), "margin": {"l": 8, "r": 8, "t": 34, "b": 8},
+            "font": FONT, "plot_bgcolor": "white", "bargap": 0.35,
         },
     }
     return _figure(fig)
+
+
+def _type_of(summary: dict, name: str) -> str | None:
+    return next((r["type"] for r in summary["layers"] if r["name"] == name), None)
+
+
+def _signed_count(v: int) -> str:
+    return ("+" if v > 0 else "−") + human_count(abs(v))
 
 
 def _signed(v: int) -> str:

@@ -319,3 +319,25 @@ def test_generated_pytorch_code_builds_the_same_network():
             for h in hooks:
                 h.remove()
         assert shapes == [tuple(r["out_shape"]) for r in s["layers"]]
+
+
+def test_typing_mode_and_h_w_pairs():
+    at = open_page()
+    at.toggle(key="arch_typed").set_value(True)
+    at.run()
+    assert not [s for s in at.slider if s.key.endswith("_L0_stride")]
+    widget(at, "number_input", "_L0_stride").set_value(3)
+    at.run()
+    assert spec_in_session(at).layers[0].stride == 3
+    # a layer with different H and W values gets one box per side
+    d = get_spec("lenet-5").to_dict()
+    d["layers"][0]["kernel"] = [5, 3]
+    at.text_area(key="arch_paste_text").set_value(json.dumps(d))
+    at.button[[b.label for b in at.button].index("Load pasted JSON")].click()
+    at.run()
+    assert spec_in_session(at).layers[0].kernel == (5, 3)
+    widget(at, "number_input", "_L0_kernel_w").set_value(5)
+    at.run()
+    spec = spec_in_session(at)
+    assert spec.layers[0].kernel == 5  # [5, 5] is normalised to 5
+    assert_matches_summary(at, spec)
