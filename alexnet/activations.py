@@ -406,11 +406,12 @@ def torchvision_weights_path() -> Path:
 
 
 def download_torchvision_weights(progress: Callable[[int, int | None], None] | None = None, *,
-                                 url: str = TORCHVISION_WEIGHTS_URL, dest: Path | None = None,
+                                 url: str | None = None, dest: Path | None = None,
                                  timeout: float = 15.0) -> Path:
     """Download torchvision's ImageNet AlexNet weights into torch.hub's cache (once), reporting
     ``progress(bytes_done, bytes_total)``, checking the SHA-256 prefix in the file name, and
     renaming into place only when complete.  Offline → WeightsError with what to do instead."""
+    url = url or TORCHVISION_WEIGHTS_URL
     dest = Path(dest) if dest is not None else torchvision_weights_path()
     if dest.is_file():
         return dest
@@ -600,7 +601,7 @@ def _linearised(model: nn.Module, upto: str | None = None) -> nn.Sequential:
         kept[name] = mod
         if name == upto:
             break
-    m = copy.deepcopy(nn.Sequential(kept)).double().eval()
+    m = copy.deepcopy(nn.Sequential(kept)).float().eval()
     for name, mod in list(m.named_children()):
         new = mod
         if isinstance(mod, MaxPool2dSame):
@@ -622,13 +623,18 @@ def _linearised(model: nn.Module, upto: str | None = None) -> nn.Sequential:
     return m
 
 
-def influence_mask(model_or_spec: nn.Module | NetSpec | dict | str, layer: str, channel: int, row: int,
-                   col: int, *, image: torch.Tensor | None = None) -> np.ndarray:
-    """Boolean [H, W]: the input pixels with a non-zero gradient of unit (channel, row, col) of
-    ``layer``.  With a spec (or ``image`` None) the network is linearised first (see
-    ``_linearised``), which gives every pixel that *can* influence the unit — the set the
-    receptive-field arithmetic describes.  With a model and an ``image`` it is the real
-    gradient on that image (a subset: max-pools and ReLUs block some paths)."""
+def influence_masks(model_or_spec: nn.Module | NetSpec | dict | str, layer: str,
+                    units: list[tuple[int, int, int]] | list[tuple[int]], *,
+                    image: torch.Tensor | None = None) -> np.ndarray:
+    """Boolean [len(units), H, W]: for each unit (channel, row, col) of ``layer`` — (index, …)
+    for a flat layer, whose extra numbers are ignored — the input pixels where its gradient
+    is not zero.
+
+    With a spec (``image`` None) the network is linearised first (see ``_linearised``), which
+    gives every pixel that *can* influence the unit: the set the receptive-field arithmetic
+    describes.  With a model and an ``image`` it is the real gradient on that image (a subset:
+    max-pools and ReLUs block some paths).  All units go through one batched forward and
+    backward pass (the samples of a batch do not mix in eval mode)."""
     if isinstance(model_or_spec, nn.Module):
         model, shape = model_or_spec, None
     else:
@@ -640,28 +646,39 @@ def influence_mask(model_or_spec: nn.Module | NetSpec | dict | str, layer: str, 
     names = [n for n, _ in model.named_children()]
     if layer not in names:
         raise ValueError(f"no layer named {layer!r}; layers: {', '.join(names)}")
+    n = len(units)
     if image is None:
         if shape is None:
             raise ValueError("pass a NetSpec (or an image) so that the input shape is known")
         net = _linearised(model, layer)
-        x = torch.ones((1, *shape), dtype=torch.float64, requires_grad=True)
+        # all-ones weights and input: every path carries a positive count (exact in float32
+        # far beyond AlexNet's depth), so a zero gradient means "no path"
+        x = torch.ones((n, *shape), dtype=torch.float32, requires_grad=True)
     else:  # the real network on this image (no copy: autograd.grad leaves .grad untouched)
         net = model
-        x = image.detach().clone().float().requires_grad_(True)
+        x = image.detach().float().expand(n, *image.shape[1:]).clone().requires_grad_(True)
     was_training = net.training
     net.eval()
     try:
         with torch.enable_grad():
             out = x
-            for n, mod in net.named_children():
+            for name, mod in net.named_children():
                 out = mod(out)
-                if n == layer:
+                if name == layer:
                     break
-            unit = out[0, channel, row, col] if out.dim() == 4 else out[0, channel]
-            (grad,) = torch.autograd.grad(unit, x)
+            idx = torch.arange(n)
+            u = torch.tensor([list(t) for t in units], dtype=torch.long)
+            picked = out[idx, u[:, 0], u[:, 1], u[:, 2]] if out.dim() == 4 else out[idx, u[:, 0]]
+            (grad,) = torch.autograd.grad(picked.sum(), x)
     finally:
         net.train(was_training)
-    return (grad[0] != 0).any(dim=0).numpy()
+    return (grad != 0).any(dim=1).numpy()
+
+
+def influence_mask(model_or_spec: nn.Module | NetSpec | dict | str, layer: str, channel: int, row: int = 0,
+                   col: int = 0, *, image: torch.Tensor | None = None) -> np.ndarray:
+    """Boolean [H, W]: ``influence_masks`` for one unit (row and col are ignored for a flat layer)."""
+    return influence_masks(model_or_spec, layer, [(channel, row, col)], image=image)[0]
 
 
 def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
