@@ -146,3 +146,48 @@ def test_short_units():
     assert arch_table.short_bytes(40) == "40 B"
     assert arch_table.short_count(105_705_600) == "106 M"
     assert arch_table.short_count(74_804_456) == "74.8 M"
+
+
+def test_figures_and_table_never_raise_on_edited_networks():
+    """Insert every layer type after every layer (where the spec allows it), and collapse
+    networks in several places: every picture and the table still build."""
+    from alexnet.spec import LAYER_TYPES, SpecError
+    from explorer.editor import default_layer
+
+    checked = 0
+    for preset in ("lenet-5",):
+        spec = get_spec(preset)
+        base = summarize(spec)
+        for i, row in enumerate(base["layers"]):
+            for t in LAYER_TYPES:
+                try:
+                    new = spec.insert_layer(i + 1, default_layer(t, row["out_shape"]))
+                except SpecError:
+                    continue
+                s = summarize(new)
+                figs = [figures.network_diagram(s), figures.params_macs_bars(s), figures.diff_figure(base, s)]
+                assert figs[2] is not None
+                if checked % 16 == 0:  # plotly's validation is slow; a sample of them
+                    for f in figs:
+                        validated(f)
+                arch_table.table_segments(s, i)
+                checked += 1
+    for side in (1, 5, 20, 40):  # small inputs collapse at different layers
+        s = summarize(get_spec("paper-2012").with_input(height=side, width=side))
+        validated(figures.network_diagram(s))
+        arch_table.table_segments(s)
+    flat = summarize({"input": [1, 4, 4], "layers": [{"type": "flatten"}, {"type": "linear", "out_features": 3}]})
+    validated(figures.network_diagram(flat))
+    assert checked > 50
+
+
+def test_json_round_trip_and_refusals():
+    from alexnet.spec import SpecError
+    from explorer.editor import MAX_UPLOAD_BYTES, parse_network_json
+
+    for name in list_presets():
+        spec = get_spec(name)
+        assert parse_network_json(spec.to_json().encode()) == spec
+    for bad in (b"", b"null", b"[[[[" * 10_000, b"{" + b" " * MAX_UPLOAD_BYTES + b"}", "ünïcode ☃".encode()):
+        with pytest.raises(SpecError):
+            parse_network_json(bad)
