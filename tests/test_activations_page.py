@@ -1,0 +1,216 @@
+"""AppTest of pages/activations.py: every image source and weights source renders without an
+exception; the forward pass is cached; run checkpoints, torchvision weights (cached file and
+offline download), local files and a collapsing network each give what the page promises."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from alexnet import activations as A
+from alexnet import get_spec
+
+PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "activations.py")
+SMALL = "alexnet-cifar-32"  # 32×32 input: fast on a CPU
+
+
+def _app(preset: str = SMALL) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.session_state["net_spec"] = get_spec(preset)
+    at.session_state["net_base"] = preset
+    at.session_state["net_version"] = 0
+    return at
+
+
+def _ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _chart_text(at: AppTest) -> str:
+    """Every plotly figure on the page as JSON text (non-ASCII unescaped)."""
+    return " ".join(json.dumps(json.loads(el.proto.spec), ensure_ascii=False) for el in at.get("plotly_chart"))
+
+
+def _write_mnist(root: Path, n: int = 4) -> None:
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 2), ("t10k", n)):
+        imgs = rng.integers(0, 256, (count, 28, 28), dtype=np.uint8)
+        (raw / f"{split}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 2051, count, 28, 28) + imgs.tobytes())
+        (raw / f"{split}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, count) + bytes(range(count)))
+
+
+@pytest.mark.parametrize("source", ["Photograph", "Handwritten digit", "Dataset test image", "Upload"])
+def test_page_renders_for_every_image_source(source, tmp_path, monkeypatch):
+    monkeypatch.setenv("ALEXNET_DATA_DIR", str(tmp_path / "data"))
+    if source == "Dataset test image":
+        _write_mnist(tmp_path / "data")
+    at = _app()
+    at.run()
+    _ok(at)
+    at.radio(key="act_src").set_value(source).run()
+    _ok(at)
+    assert not at.error
+    if source == "Upload":  # AppTest cannot upload: the page asks for a file and stops cleanly
+        assert any("Choose an image" in i.value for i in at.info)
+        return
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 4  # input, top-5, feature maps, filters, per-layer stats
+    if source == "Dataset test image":
+        assert any("label: 0" in c.value for c in at.caption)
+        at.number_input(key="act_ds_i").set_value(3).run()
+        _ok(at)
+        assert any("label: 3" in c.value for c in at.caption)
+    if source == "Photograph":
+        at.selectbox(key="act_photo").set_value("flower.jpg").run()
+        _ok(at)
+
+
+def test_dataset_source_without_data_says_where_it_looks(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALEXNET_DATA_DIR", str(tmp_path / "none"))
+    at = _app()
+    at.run()
+    at.radio(key="act_src").set_value("Dataset test image").run()
+    _ok(at)
+    assert any("No dataset on disk yet" in i.value and "none" in i.value for i in at.info)
+
+
+def test_default_network_paper_2012_and_layer_switches_reuse_the_forward_pass(monkeypatch):
+    calls = []
+    real = A.capture
+    monkeypatch.setattr(A, "capture", lambda m, x: calls.append(1) or real(m, x))
+    at = _app("paper-2012")
+    at.run()
+    _ok(at)
+    assert len(calls) == 1
+    assert "conv1: maps 48 of 96 (55×55)" in _chart_text(at)
+    assert "conv1 filters: 96 of 11×11 RGB" in _chart_text(at)
+    at.selectbox(key="act_layer").set_value("conv2").run()
+    _ok(at)
+    at.selectbox(key="act_sort").set_value("mean").run()
+    at.selectbox(key="act_per_page").set_value(96).run()
+    at.number_input(key="act_page_conv2_96").set_value(3).run()
+    _ok(at)
+    assert "conv2: maps 64 of 256 (27×27)" in _chart_text(at)
+    at.selectbox(key="act_layer").set_value("fc3").run()
+    _ok(at)
+    assert len(calls) == 1  # only redraws
+
+
+def test_unit_box_and_gradient_check():
+    at = _app()
+    at.run()
+    at.selectbox(key="act_layer").set_value("conv2").run()
+    at.number_input(key="act_ch_conv2").set_value(5).run()
+    at.slider(key="act_row_conv2_5").set_value(0).run()
+    at.slider(key="act_col_conv2_5").set_value(0).run()
+    _ok(at)
+    # conv2 of alexnet-cifar-32: rf 5 + 2·(3−1) + 4·2 … clipped to the corner of the image
+    box = A.unit_box(get_spec(SMALL), "conv2", 0, 0)
+    assert box[0] == 0 and box[1] == 0
+    assert any(f"rows {box[0]}–{box[2]}, columns {box[1]}–{box[3]}" in c.value for c in at.caption)
+    at.checkbox(key="act_grad").check().run()
+    _ok(at)
+    assert any("Non-zero gradient" in c.value and "inside the box" in c.value for c in at.caption)
+
+
+def _checkpoint(spec, classes=None):
+    model = A.random_model(spec, seed=11)
+    return {"model": model.state_dict(), "spec": spec.to_dict(), "config": {"epochs": 1},
+            "classes": classes or [f"kind{i}" for i in range(spec.num_classes)], "epoch": 1, "test_acc": 0.4,
+            "input_mean": [0.49, 0.48, 0.45], "input_std": [0.25, 0.24, 0.26]}
+
+
+def test_run_checkpoints_fit_or_name_the_layers(runs_dir):
+    from alexnet.runs import RunStore
+
+    store = RunStore(runs_dir)
+    same = get_spec(SMALL)
+    other = get_spec("keras-cifar10-32")
+    rid_other = store.create_run("keras run", other.to_dict(), {"epochs": 1})
+    store.save_checkpoint(rid_other, "last", _checkpoint(other))
+    rid = store.create_run("small run", same.to_dict(), {"epochs": 1})
+    store.save_checkpoint(rid, "last", _checkpoint(same))
+    store.save_checkpoint(rid, "best", _checkpoint(same))
+    at = _app()
+    at.run()
+    at.radio(key="act_wsrc").set_value("Run checkpoint").run()
+    _ok(at)
+    at.selectbox(key="act_run").set_value(rid).run()
+    _ok(at)
+    assert not at.error
+    assert "kind" in _chart_text(at)  # top-5 with the checkpoint's class names
+    at.selectbox(key="act_run").set_value(rid_other).run()
+    _ok(at)
+    msg = " ".join(e.value for e in at.error)
+    assert "does not fit the current network 'alexnet-cifar-32'" in msg and "layer conv1:" in msg
+    assert any("keras-cifar10-32" in w.value for w in at.warning)
+    at.button(key="act_use_run_net").click().run()
+    _ok(at)
+    assert at.session_state["net_spec"].name == "keras-cifar10-32"
+    assert not at.error
+
+
+def test_run_source_without_runs(runs_dir):
+    at = _app()
+    at.run()
+    at.radio(key="act_wsrc").set_value("Run checkpoint").run()
+    _ok(at)
+    assert any("has a checkpoint yet" in i.value for i in at.info)
+
+
+def test_local_pth_file_by_path(tmp_path):
+    p = tmp_path / "net.pth"
+    buf = io.BytesIO()
+    torch.save(_checkpoint(get_spec(SMALL), classes=[f"thing{i}" for i in range(10)]), buf)
+    p.write_bytes(buf.getvalue())
+    at = _app()
+    at.run()
+    at.radio(key="act_wsrc").set_value("Local .pth file").run()
+    at.text_input(key="act_pth_path").input(str(p)).run()
+    _ok(at)
+    assert not at.error and "thing" in _chart_text(at)
+    at.text_input(key="act_pth_path").input(str(tmp_path / "missing.pth")).run()
+    _ok(at)
+    assert any("no such file" in e.value for e in at.error)
+    assert any("random weights" in c.value for c in at.caption)
+
+
+def test_torchvision_weights_cached_and_offline(tmp_path, monkeypatch):
+    import torchvision
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(A, "TORCHVISION_WEIGHTS_URL", "http://127.0.0.1:9/alexnet-owt-7be5be79.pth")
+    at = _app("torchvision")
+    at.run()
+    at.radio(key="act_wsrc").set_value("torchvision ImageNet").run()
+    _ok(at)
+    assert any("are not in" in i.value for i in at.info)
+    at.button(key="act_tv_dl").click().run()
+    _ok(at)
+    assert any("no internet connection" in e.value for e in at.error)
+    # a file already in torch.hub's cache is used, with ImageNet's class names
+    dest = A.torchvision_weights_path()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(torchvision.models.alexnet(weights=None).state_dict(), dest)
+    at.run()
+    _ok(at)
+    assert not at.error
+    names = A.torchvision_categories()
+    text = _chart_text(at)
+    assert sum(n in text for n in names) >= 5
+
+
+def test_collapsing_network_shows_the_message():
+    at = _app("paddle-cifar10-32")
+    at.run()
+    _ok(at)
+    assert any("collapses" in e.value and "Architecture page" in e.value for e in at.error)
