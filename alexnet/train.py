@@ -72,6 +72,7 @@ class TrainConfig:
     max_steps: int | None = None     # stop after this many optimizer steps (benchmarks, tests)
     train_subset: int | None = None  # use only this many training images (a fixed random subset)
     compile: bool = False            # torch.compile the model (worth it on CUDA for long runs)
+    cpu_threads: int | None = None   # PyTorch CPU threads for this run (None = PyTorch's default)
     flip: bool = False               # random horizontal flips
     translate: float = 0.0           # random shifts up to this fraction of the input side (0.125 = 4 px at 32)
     color_jitter: float = 0.0        # random brightness/contrast, ± this fraction
@@ -131,6 +132,8 @@ class TrainConfig:
         need(self.train_subset is None or (is_int(self.train_subset) and self.train_subset > 0), "train_subset",
              "must be an integer > 0 or null")
         need(isinstance(self.compile, bool), "compile", "must be true or false")
+        need(self.cpu_threads is None or (is_int(self.cpu_threads) and 1 <= self.cpu_threads <= 1024), "cpu_threads",
+             "must be an integer ≥ 1 or null")
         need(isinstance(self.flip, bool), "flip", "must be true or false")
         need(is_num(self.translate) and 0 <= self.translate <= 0.5, "translate", "must be a fraction in [0, 0.5]")
         need(is_num(self.color_jitter) and 0 <= self.color_jitter <= 1, "color_jitter", "must be in [0, 1]")
@@ -267,14 +270,14 @@ def make_scheduler(opt, cfg: TrainConfig, steps_per_epoch: int) -> torch.optim.l
     total = max(1, cfg.epochs * steps_per_epoch)
     if cfg.max_steps:
         total = min(total, cfg.max_steps)
-    if cfg.schedule == "onecycle":
+    if cfg.schedule == "onecycle" and total >= 8:  # OneCycleLR needs ≥ 2 warm-up steps
         return S.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total, pct_start=0.25, anneal_strategy="linear",
                             div_factor=10.0, final_div_factor=100.0,
                             cycle_momentum=cfg.optimizer == "sgd" and cfg.momentum > 0,
                             base_momentum=max(0.0, cfg.momentum - 0.05), max_momentum=cfg.momentum)
     warm = min(total - 1, int(round(cfg.warmup_epochs * steps_per_epoch)))
     rest = total - warm
-    if cfg.schedule == "constant":
+    if cfg.schedule in ("constant", "onecycle"):  # onecycle here: a run too short to cycle
         main = S.LambdaLR(opt, lambda s: 1.0)
     elif cfg.schedule == "cosine":
         main = S.CosineAnnealingLR(opt, T_max=max(1, rest), eta_min=cfg.lr * 1e-3)
@@ -440,13 +443,18 @@ def train(spec: NetSpec | dict | str, config: TrainConfig | dict | None = None, 
 
     flag = _StopFlag()
     state: dict[str, Any] = {}
+    threads = torch.get_num_threads()
     try:
+        if cfg.cpu_threads:
+            torch.set_num_threads(cfg.cpu_threads)
         with _sigterm_sets(flag):
             return _run(spec, cfg, store, run_id, progress, dataset, flag, state, result, finish, t_start)
     except KeyboardInterrupt:
         _save_on_stop(state, store, run_id)
         finish("stopped", "interrupted from the keyboard (Ctrl-C)")
         raise
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _save_on_stop(state, store, run_id):

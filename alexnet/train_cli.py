@@ -24,7 +24,7 @@ DEFAULT_RECIPE = "quick"
 _OVERRIDES = ("dataset", "epochs", "batch_size", "lr", "device", "train_subset", "seed", "optimizer",
               "schedule", "weight_decay", "momentum", "warmup_epochs", "init", "label_smoothing", "precision",
               "max_seconds", "max_steps", "translate", "color_jitter", "step_epochs", "step_gamma",
-              "eval_batch_size", "log_every")
+              "eval_batch_size", "log_every", "cpu_threads")
 
 
 def add_parsers(sub) -> None:
@@ -62,6 +62,7 @@ def add_parsers(sub) -> None:
     sp.add_argument("--translate", type=float, help="random shift, fraction of the input side")
     sp.add_argument("--color-jitter", type=float)
     sp.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None)
+    sp.add_argument("--cpu-threads", type=int, help="PyTorch CPU threads (default: PyTorch's choice)")
     sp.add_argument("--eval-batch-size", type=int)
     sp.add_argument("--log-every", type=int)
     sp.add_argument("--runs-dir", help="run store folder (default $ALEXNET_RUNS_DIR or ./runs)")
