@@ -140,7 +140,8 @@ def input_figure(arr: np.ndarray, *, title: str, box: tuple[int, int, int, int] 
 
 def topk_figure(preds: list[dict], *, title: str) -> go.Figure:
     """Horizontal bars of the top-k class probabilities, most probable on top."""
-    labels = [f"{p['label']} ({p['index']})" for p in preds][::-1]
+    labels = [p["label"] if p["label"] == f"class {p['index']}" else f"{p['label']} ({p['index']})"
+              for p in preds][::-1]
     probs = [100 * p["prob"] for p in preds][::-1]
     fig = go.Figure(go.Bar(x=probs, y=labels, orientation="h", text=[f"{v:.1f} %" for v in probs],
                            textposition="auto", marker_color="#4c78a8",
@@ -162,15 +163,17 @@ def vector_figure(values: np.ndarray, *, title: str) -> go.Figure:
 
 
 def layer_stats_figure(rows: list[dict], *, title: str) -> go.Figure:
-    """Mean and max of every layer's output (left axis) and its fraction of zeros (right)."""
+    """Mean and max of every layer's output (left axis) and its percentage of zeros (right;
+    rows carry ``zeros`` in percent)."""
     names = [r["layer"] for r in rows]
     fig = go.Figure()
     fig.add_trace(go.Bar(x=names, y=[r["max"] for r in rows], name="max", marker_color="#9ecae9"))
     fig.add_trace(go.Bar(x=names, y=[r["mean"] for r in rows], name="mean", marker_color="#4c78a8"))
-    fig.add_trace(go.Scatter(x=names, y=[100 * r["zeros"] for r in rows], name="zeros (%)", yaxis="y2",
+    fig.add_trace(go.Scatter(x=names, y=[r["zeros"] for r in rows], name="zeros (%)", yaxis="y2",
                              mode="lines+markers", line={"color": "#e45756"}))
     fig.update_layout(title=title, height=340, barmode="overlay", margin={"l": 10, "r": 10, "t": 50, "b": 40},
                       yaxis={"title": "activation"},
-                      yaxis2={"title": "zeros (%)", "overlaying": "y", "side": "right", "range": [0, 100]},
+                      yaxis2={"title": "zeros (%)", "overlaying": "y", "side": "right", "range": [0, 100],
+                              "tickmode": "linear", "tick0": 0, "dtick": 20, "showgrid": False},
                       legend={"orientation": "h", "y": 1.12})
     return fig

@@ -225,7 +225,9 @@ if conv1 is not None:
     st.plotly_chart(fig.filter_grid_figure(filt, scale=scale, title=f"{conv1[0]} filters: {filt.shape[0]} of "
                                            f"{filt.shape[1]}×{filt.shape[2]}" + (" RGB" if filt.shape[3] == 3 else " grey")),
                     key="act_filters_fig")
-rows = A.layer_stats(acts, spec)
+rows = [{**r, "zeros": 100 * r["zeros"]} for r in A.layer_stats(acts, spec)]
 st.plotly_chart(fig.layer_stats_figure(rows, title="Every layer: mean, max and fraction of zeros"),
                 key="act_layers_fig")
-st.dataframe(rows, hide_index=True)
+st.dataframe(rows, hide_index=True, column_config={
+    "zeros": st.column_config.NumberColumn("zeros (%)", format="%.1f"),
+    **{k: st.column_config.NumberColumn(k, format="%.4g") for k in ("mean", "std", "min", "max")}})

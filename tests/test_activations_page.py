@@ -214,3 +214,19 @@ def test_collapsing_network_shows_the_message():
     at.run()
     _ok(at)
     assert any("collapses" in e.value and "Architecture page" in e.value for e in at.error)
+
+
+@pytest.mark.browser
+def test_browser_shows_conv1_maps_of_a_photograph(page, app_server):
+    """The real app in Chromium: the default network (paper-2012) with random weights on
+    china.jpg shows the input, predictions, conv1's maps and filters without an exception."""
+    from conftest import screenshot, wait_for_app
+
+    page.goto(app_server.url + "/activations")
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 5", timeout=120_000)
+    wait_for_app(page, 120_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    body = page.inner_text("body")
+    assert "conv1: maps 48 of 96 (55×55)" in body and "conv1 filters: 96 of 11×11 RGB" in body
+    assert "Input as the network sees it (3×227×227)" in body
+    screenshot(page, "activations-paper-2012-random")
