@@ -162,9 +162,8 @@ def status_line(mgr: jobs.JobManager, run: dict) -> None:
     elif s == "stopped":
         st.warning(f"⏹️ Stopped{': ' + run['error'] if run.get('error') else ''}. The last checkpoint is kept.")
     elif s == "interrupted":
-        st.warning("⚠️ Interrupted: the training process ended without finishing "
-                   f"({run.get('error') or 'it was killed or the server restarted'}). "
-                   "The metrics up to that moment are kept below.")
+        why = run.get("error") or "the training process ended without finishing (killed, or the server restarted)"
+        st.warning(f"⚠️ Interrupted: {why}. The metrics up to that moment are kept below.")
 
 
 def estimate_table(meta: dict, got: dict) -> None:

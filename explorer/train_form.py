@@ -168,7 +168,7 @@ def pick_run_to_watch(mgr: jobs.JobManager) -> str | None:
     active = [r for r in runs if r["status"] in jobs.ACTIVE]
     shown = active + [r for r in runs if r["status"] not in jobs.ACTIVE][:15]
     ids = [r["id"] for r in shown]
-    labels = {r["id"]: f"{r['name']} — {r['status']} ({r['id']})" for r in shown}
+    labels = {r["id"]: f"{r['name']} ({r['id']})" for r in shown}
     want = st.session_state.pop("tr_watch", None)
     if want in ids:
         st.session_state["tr_watch_sel"] = want

@@ -1,0 +1,162 @@
+"""End to end in headless Chromium: design → Train → live curves → Runs, and a
+training process killed with SIGKILL while the page watches it.
+
+The real `streamlit run explorer/app.py` (conftest's app_server, private runs folder),
+the real engine in its own process, digits on the CPU.  Screenshots go to screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import urllib.request
+
+import pytest
+from conftest import screenshot, wait_for_app
+
+from alexnet.runs import RunStore
+
+pytestmark = pytest.mark.browser
+
+# Points of the live loss chart (plotly keeps the figure on the element: gd.data)
+LOSS_POINTS = """() => {
+  for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+    const t = gd.layout && gd.layout.title && gd.layout.title.text;
+    if (!(t && t.includes('Training loss per step') && gd._fullData)) continue;
+    if (!gd._fullData.length) return 0;  // the 'no steps yet' figure
+    const x = gd._fullData[0].x;  // decoded (plotly 6 sends numpy arrays as base64 'bdata')
+    return x ? x.length : 0;
+  }
+  return -1;
+}"""
+
+
+def nav(pg, title: str) -> None:
+    pg.locator('[data-testid="stSidebarNav"] a', has_text=title).click()
+    wait_for_app(pg)
+
+
+def type_number(pg, label: str, value) -> None:
+    # after a rerun that replaced widgets, the stale copy lingers a moment: wait for one
+    pg.wait_for_function("l => document.querySelectorAll(`input[aria-label=\"${l}\"]`).length === 1", arg=label,
+                         timeout=30_000)
+    box = pg.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+    wait_for_app(pg)
+
+
+def loss_points(pg) -> int:
+    return pg.evaluate(LOSS_POINTS)
+
+
+def wait_points_above(pg, n: int, timeout_s: float = 90) -> int:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        k = loss_points(pg)
+        if k > n:
+            return k
+        time.sleep(0.3)
+    screenshot(pg, "train_no_points")
+    titles = pg.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')].map(g => JSON.stringify("
+                         "g.layout && g.layout.title))")
+    raise AssertionError(f"the loss chart stayed at {loss_points(pg)} points (wanted > {n}); charts: {titles}")
+
+
+def only_run(runs_dir) -> dict:
+    runs = RunStore(runs_dir).list_runs()
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def settle_home(pg) -> None:
+    """Let the landing page finish (its table imports pandas) before navigating away:
+    leaving mid-import left a half-imported pandas behind for the next page once."""
+    wait_for_app(pg)
+    pg.wait_for_selector('[data-testid="stDataFrame"]', timeout=60_000)
+    wait_for_app(pg)
+
+
+def test_design_train_watch_live_and_find_it_on_runs(page, app_server):
+    pg = page
+    settle_home(pg)
+    # 1. Architecture: load LeNet-5 and change its input height to 16 (every shape after changes)
+    nav(pg, "Architecture")
+    pg.wait_for_selector("table.arch", timeout=60_000)
+    sel = pg.locator('[data-testid="stSelectbox"]', has_text="Preset").first
+    sel.click()
+    pg.keyboard.type("lenet-5")
+    pg.keyboard.press("Enter")
+    pg.wait_for_function("() => document.querySelector('table.arch tr[data-layer=\"0\"]').dataset.shape === '6×28×28'",
+                         timeout=30_000)
+    wait_for_app(pg)
+    type_number(pg, "input H", 16)
+    pg.wait_for_function("() => document.querySelector('table.arch tr[data-layer=\"0\"]').dataset.shape === '6×16×28'",
+                         timeout=30_000)
+
+    # 2. Train: the current network is the edited one; launch on digits
+    nav(pg, "Train")
+    pg.get_by_text("current network (lenet-5)").wait_for()
+    assert "1×16×28" in pg.locator('[data-testid="stSidebar"]').inner_text()
+    type_number(pg, "Epochs", 6)
+    pg.get_by_role("button", name="🚀 Train").click()
+    wait_for_app(pg)
+
+    # 3. the loss chart gains points while we stay on the page (fragment refresh)
+    first = wait_points_above(pg, 0, timeout_s=120)
+    later = wait_points_above(pg, first, timeout_s=60)
+    assert later > first
+    pg.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
+    pg.mouse.wheel(0, 250)
+    time.sleep(0.5)
+    shot = screenshot(pg, "train_live_chart")
+    print(f"\nloss chart: {first} → {later} points while watching; screenshot {shot}")
+    pg.get_by_text("Completed.").wait_for(timeout=180_000)
+    wait_for_app(pg)
+    pg.get_by_text("Estimate (").scroll_into_view_if_needed()
+    run = only_run(app_server.runs_dir)
+    assert run["status"] == "completed", run
+    assert run["spec"]["input"] == {"channels": 1, "height": 16, "width": 28}
+    assert loss_points(pg) == len(RunStore(app_server.runs_dir).step_metrics(run["id"]))
+    screenshot(pg, "train_completed")
+
+    # 4. the Runs page lists it
+    nav(pg, "Runs")
+    pg.get_by_text("Manage a run").wait_for()
+    shown = pg.evaluate("() => document.body.innerText + ' ' + [...document.querySelectorAll('input')]"
+                        ".map(i => i.value).join(' ')")
+    assert run["name"] in shown and run["id"] in shown
+    assert "Traceback" not in pg.content()
+    assert "Traceback" not in app_server.log_text(), app_server.log_text()[-3000:]
+    screenshot(pg, "runs_page")
+
+
+def test_sigkill_mid_run_shows_interrupted_and_the_server_keeps_serving(page, app_server):
+    pg = page
+    settle_home(pg)
+    nav(pg, "Train")
+    pg.get_by_text("a preset").click()
+    wait_for_app(pg)
+    type_number(pg, "Epochs", 200)
+    pg.get_by_role("button", name="🚀 Train").click()
+    wait_for_app(pg)
+    wait_points_above(pg, 0, timeout_s=120)
+    run = only_run(app_server.runs_dir)
+    assert run["status"] == "running" and run["pid"]
+    os.kill(run["pid"], signal.SIGKILL)
+    pg.get_by_text("Interrupted").first.wait_for(timeout=30_000)
+    wait_for_app(pg)
+    store = RunStore(app_server.runs_dir)
+    run = store.get_run(run["id"])
+    assert run["status"] == "interrupted"
+    n = len(store.step_metrics(run["id"]))
+    assert n > 0 and loss_points(pg) == n  # the curve up to the kill is still drawn
+    screenshot(pg, "train_interrupted")
+    # the server keeps serving: health, and a page switch that renders
+    with urllib.request.urlopen(app_server.url + "/_stcore/health", timeout=5) as r:
+        assert r.status == 200
+    assert app_server.proc.poll() is None
+    nav(pg, "Runs")
+    pg.get_by_text("Manage a run").wait_for()
+    assert "interrupted" in pg.locator('[data-testid="stAlert"]').first.inner_text().lower()
