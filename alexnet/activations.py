@@ -31,7 +31,6 @@ import re
 import tempfile
 import urllib.error
 import urllib.request
-import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -93,29 +92,29 @@ def read_image(data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: in
                               "use a smaller PNG or JPEG (the network sees at most a few hundred pixels a side).")
     if size == 0:
         raise ImageInputError(f"{name} is empty (0 bytes).")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            img = Image.open(io.BytesIO(data))  # reads the header only
-        except UnidentifiedImageError:
-            raise ImageInputError(f"{name} is not an image (it is not a PNG or JPEG file Pillow can read).") from None
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ImageInputError(f"{name} declares a huge image (over {max_pixels:,} pixels): refused as a "
-                                  "possible decompression bomb.") from None
-        except (OSError, SyntaxError, ValueError) as e:
-            raise ImageInputError(f"{name} could not be read as an image: {e}.") from None
-        if img.format not in IMAGE_FORMATS:
-            raise ImageInputError(f"{name} is a {img.format} image; upload a PNG or JPEG.")
-        w, h = img.size
-        if w * h > max_pixels or max(w, h) > MAX_IMAGE_SIDE or min(w, h) < 1:
-            raise ImageInputError(f"{name} declares {w:,}×{h:,} pixels ({w * h:,}), over the limit of "
-                                  f"{max_pixels:,} pixels: refused as a possible decompression bomb.")
-        try:
-            img.load()  # decode now, so a truncated file fails here and not halfway through a page
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ImageInputError(f"{name} decodes to too many pixels: refused as a possible decompression bomb.") from None
-        except (OSError, SyntaxError, ValueError, EOFError) as e:
-            raise ImageInputError(f"{name} is truncated or corrupt ({e}); save it again and re-upload.") from None
+    # No global warnings filter here (pages run in threads): our own pixel limit is below
+    # Pillow's warning threshold, and Pillow's hard limit raises DecompressionBombError.
+    try:
+        img = Image.open(io.BytesIO(data))  # reads the header only
+    except UnidentifiedImageError:
+        raise ImageInputError(f"{name} is not an image (it is not a PNG or JPEG file Pillow can read).") from None
+    except Image.DecompressionBombError:
+        raise ImageInputError(f"{name} declares a huge image (over {max_pixels:,} pixels): refused as a "
+                              "possible decompression bomb.") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageInputError(f"{name} could not be read as an image: {e}.") from None
+    if img.format not in IMAGE_FORMATS:
+        raise ImageInputError(f"{name} is a {img.format} image; upload a PNG or JPEG.")
+    w, h = img.size
+    if w * h > max_pixels or max(w, h) > MAX_IMAGE_SIDE or min(w, h) < 1:
+        raise ImageInputError(f"{name} declares {w:,}×{h:,} pixels ({w * h:,}), over the limit of "
+                              f"{max_pixels:,} pixels: refused as a possible decompression bomb.")
+    try:
+        img.load()  # decode now, so a truncated file fails here and not halfway through a page
+    except Image.DecompressionBombError:
+        raise ImageInputError(f"{name} decodes to too many pixels: refused as a possible decompression bomb.") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ImageInputError(f"{name} is truncated or corrupt ({e}); save it again and re-upload.") from None
     try:
         img = ImageOps.exif_transpose(img)  # phone photos: honour the orientation flag
     except Exception:  # noqa: BLE001 - a broken EXIF block must not lose the picture

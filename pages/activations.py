@@ -44,9 +44,9 @@ def forward(model_key: tuple, image_key: str, _model, _x):
     return A.capture(_model, _x)
 
 
-@st.cache_resource(show_spinner=False)
-def on_disk_datasets():
-    return A.dataset_images()
+@st.cache_resource(max_entries=2, show_spinner=False)
+def on_disk_datasets(root: str, listing: tuple):  # keyed on the folder's contents: new downloads show up
+    return A.dataset_images(root)
 
 
 # ---- image -------------------------------------------------------------------------------
@@ -63,9 +63,10 @@ with left:
         img, label = A.sample_digit(i)
         img_key, img_note = f"digit:{i}", f"label: {label}"
     elif src == "Dataset test image":
-        found = on_disk_datasets()
+        root = A.data_dir()
+        found = on_disk_datasets(str(root), tuple(sorted(p.name for p in root.iterdir())) if root.is_dir() else ())
         if not found:
-            st.info(f"No dataset on disk yet under `{A.data_dir()}` (CIFAR-10, MNIST, Fashion-MNIST appear here "
+            st.info(f"No dataset on disk yet under `{root}` (CIFAR-10, MNIST, Fashion-MNIST appear here "
                     "once training has downloaded them). The handwritten digits are always available.")
         else:
             ds = found[[d.name for d in found].index(st.selectbox("Dataset", [d.name for d in found], key="act_ds"))]

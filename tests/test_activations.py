@@ -395,7 +395,9 @@ def test_each_bad_upload_gives_its_message():
     bomb = _png_declaring(30_000, 30_000)
     assert len(bomb) < 200
     with pytest.raises(A.ImageInputError, match="decompression bomb"):
-        A.read_image(bomb)
+        A.read_image(bomb)  # Pillow's own hard limit
+    with pytest.raises(A.ImageInputError, match=r"declares 8,000×8,000 pixels .* decompression bomb"):
+        A.read_image(_png_declaring(8000, 8000))  # under Pillow's limit, over ours
     with pytest.raises(A.ImageInputError, match="over the 5.0 MB upload limit"):
         A.read_image(b"\x89PNG" + b"\x00" * A.MAX_UPLOAD_BYTES)
     with pytest.raises(A.ImageInputError, match="empty"):
