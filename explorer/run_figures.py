@@ -8,7 +8,6 @@ smoothed curve is computed on every step and then thinned.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,45 +18,65 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#bcbd22", "#17becf"]
 
 
-def column(rows: Sequence[dict], key: str) -> np.ndarray:
-    """One metric as a float array (None → NaN)."""
+def column(rows, key: str) -> np.ndarray:
+    """One metric as a float array (None → NaN).  ``rows`` is a list of metric dicts or
+    already columnar (a mapping of name → array, as ``StepCache.columns``)."""
+    if isinstance(rows, dict):
+        return np.asarray(rows[key], dtype=float)
     return np.array([np.nan if r.get(key) is None else r[key] for r in rows], dtype=float)
+
+
+def _len(rows) -> int:
+    if isinstance(rows, dict):
+        return len(next(iter(rows.values()), ()))
+    return len(rows)
 
 
 def ema(y: np.ndarray, weight: float = 0.9) -> np.ndarray:
     """TensorBoard-style smoothing: exponential moving average with bias correction,
-    skipping NaNs.  ``weight`` 0 = raw, 0.99 = very smooth."""
-    out = np.empty_like(y, dtype=float)
-    acc, n = 0.0, 0
+    skipping NaNs (they hold the last value).  ``weight`` 0 = raw, 0.99 = very smooth."""
+    y = np.asarray(y, dtype=float)
     w = float(weight)
-    for i, v in enumerate(y):
-        if math.isfinite(v):
-            acc = w * acc + (1 - w) * v
-            n += 1
-        out[i] = acc / (1 - w ** n) if n else np.nan
+    ok = np.isfinite(y)
+    if not ok.any():
+        return np.full_like(y, np.nan)
+    n = np.cumsum(ok)  # finite values seen so far
+    x = np.where(ok, y, 0.0)
+    try:
+        from scipy.signal import lfilter
+
+        # acc_t = w·acc_{t−1} + (1−w)·x_t, but a NaN step must leave acc unchanged:
+        # filter the finite values only, then spread each result over the NaNs after it
+        acc_f = lfilter([1 - w], [1, -w], x[ok])
+    except ImportError:  # pragma: no cover - scipy ships with scikit-learn
+        acc_f = np.empty(int(ok.sum()))
+        a = 0.0
+        for i, v in enumerate(x[ok]):
+            a = w * a + (1 - w) * v
+            acc_f[i] = a
+    out = np.full_like(y, np.nan)
+    seen = n > 0
+    idx = n[seen] - 1
+    out[seen] = acc_f[idx] / (1 - w ** (idx + 1))
     return out
 
 
 def downsample(x: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
-    """At most ``max_points`` points: each of max_points/2 buckets keeps its min and max
-    in x order, so the drawn line has the same envelope as the raw one."""
+    """At most ``max_points`` (+2) points: each of max_points/2 equal buckets keeps its
+    min and max in x order, so the drawn line has the same envelope as the raw one;
+    the first and last points are always kept."""
     n = len(x)
     if n <= max_points:
         return x, y
     buckets = max(max_points // 2, 1)
-    edges = np.linspace(0, n, buckets + 1).astype(int)
-    keep = [0, n - 1]  # the line starts and ends where the data do
+    k = -(-n // buckets)  # bucket width
+    pad = buckets * k - n
     yy = np.where(np.isfinite(y), y, np.nan)
-    for a, b in zip(edges[:-1], edges[1:]):
-        if b <= a:
-            continue
-        seg = yy[a:b]
-        if np.all(np.isnan(seg)):
-            keep.append(a)
-            continue
-        i, j = a + int(np.nanargmin(seg)), a + int(np.nanargmax(seg))
-        keep.extend((i, j))
-    idx = np.unique(np.array(keep, dtype=int))
+    lo = np.concatenate([np.where(np.isnan(yy), np.inf, yy), np.full(pad, np.inf)]).reshape(buckets, k)
+    hi = np.concatenate([np.where(np.isnan(yy), -np.inf, yy), np.full(pad, -np.inf)]).reshape(buckets, k)
+    base = np.arange(buckets) * k
+    idx = np.concatenate([[0, n - 1], base + lo.argmin(1), base + hi.argmax(1)])
+    idx = np.unique(idx[idx < n])
     return x[idx], y[idx]
 
 
@@ -71,10 +90,23 @@ def thin(x: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np
 
 
 def _layout(fig: go.Figure, title: str, xtitle: str, ytitle: str, height: int = 300) -> go.Figure:
-    fig.update_layout(title=dict(text=title, x=0, font=dict(size=14)), height=height,
-                      margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25),
-                      xaxis_title=xtitle, yaxis_title=ytitle, uirevision="keep")  # keep zoom on refresh
+    lay = dict(title=dict(text=title, x=0, font=dict(size=14)), height=height,
+               margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25),
+               xaxis=dict(title=dict(text=xtitle)), yaxis=dict(title=dict(text=ytitle)),
+               uirevision="keep")  # keep the user's zoom across refreshes
+    if fig.layout.annotations:  # set before (the "no data yet" note)
+        lay["annotations"] = [a.to_plotly_json() for a in fig.layout.annotations]
+    if fig.layout.yaxis.range:
+        lay["yaxis"]["range"] = list(fig.layout.yaxis.range)
+    fig.layout = go.Layout(lay, _validate=False)  # validation took ~6 ms a figure; these are fixed dicts
     return fig
+
+
+def _line(fig: go.Figure, x, y, name: str, color: str, width: float = 2, mode: str = "lines") -> None:
+    """Add a trace without plotly's per-property validation of the arrays (the live
+    charts are rebuilt every second; validation was most of their cost)."""
+    fig.add_traces([go.Scatter(dict(type="scatter", x=x, y=y, mode=mode, name=name,
+                                    line=dict(color=color, width=width)), _validate=False)])
 
 
 def _empty(fig: go.Figure, text: str) -> go.Figure:
@@ -86,13 +118,12 @@ def _empty(fig: go.Figure, text: str) -> go.Figure:
 def loss_figure(steps: Sequence[dict], smoothing: float = 0.9, max_points: int = MAX_POINTS) -> go.Figure:
     """Training loss per step: raw (faint, min/max-downsampled) and smoothed."""
     fig = go.Figure()
-    if steps:
+    if _len(steps):
         x, y = column(steps, "step"), column(steps, "loss")
         rx, ry = downsample(x, y, max_points)
         sx, sy = thin(x, ema(y, smoothing), max_points)
-        fig.add_scatter(x=rx, y=ry, mode="lines", name="loss (raw)", line=dict(color="#9ecae1", width=1))
-        fig.add_scatter(x=sx, y=sy, mode="lines", name=f"loss (smoothed {smoothing:g})",
-                        line=dict(color=PALETTE[0], width=2))
+        _line(fig, rx, ry, "loss (raw)", "#9ecae1", 1)
+        _line(fig, sx, sy, f"loss (smoothed {smoothing:g})", PALETTE[0])
     else:
         _empty(fig, "no steps yet")
     return _layout(fig, "Training loss per step", "step", "cross-entropy loss")
@@ -114,9 +145,9 @@ def accuracy_figure(epochs: Sequence[dict]) -> go.Figure:
 
 def lr_figure(steps: Sequence[dict], max_points: int = MAX_POINTS) -> go.Figure:
     fig = go.Figure()
-    if steps:
+    if _len(steps):
         x, y = thin(column(steps, "step"), column(steps, "lr"), max_points)
-        fig.add_scatter(x=x, y=y, mode="lines", name="learning rate", line=dict(color=PALETTE[2]))
+        _line(fig, x, y, "learning rate", PALETTE[2])
     else:
         _empty(fig, "no steps yet")
     return _layout(fig, "Learning rate", "step", "learning rate")
@@ -124,10 +155,10 @@ def lr_figure(steps: Sequence[dict], max_points: int = MAX_POINTS) -> go.Figure:
 
 def throughput_figure(steps: Sequence[dict], max_points: int = MAX_POINTS) -> go.Figure:
     fig = go.Figure()
-    if steps:
+    if _len(steps):
         x, y = column(steps, "step"), column(steps, "images_per_sec")
         sx, sy = thin(x, ema(y, 0.8), max_points)
-        fig.add_scatter(x=sx, y=sy, mode="lines", name="images/s", line=dict(color=PALETTE[3]))
+        _line(fig, sx, sy, "images/s", PALETTE[3])
     else:
         _empty(fig, "no steps yet")
     return _layout(fig, "Throughput", "step", "images per second")

@@ -12,6 +12,7 @@ import io
 import time
 from datetime import datetime
 
+import numpy as np
 import streamlit as st
 
 from alexnet.arithmetic import human_bytes
@@ -26,18 +27,25 @@ STATUS_ICON = {"queued": "⏳", "running": "🏃", "completed": "✅", "failed":
 # ---- pure helpers ----------------------------------------------------------------------
 class StepCache:
     """Step metrics of one run, fetched incrementally (only rows after the last seen
-    step), so a refresh of a 20,000-step run reads a handful of rows."""
+    step), so a refresh of a 20,000-step run reads a handful of rows.  ``rows`` are the
+    dicts; ``columns`` the same as numpy arrays (what the figures draw from)."""
+
+    KEYS = ("step", "epoch", "loss", "lr", "images_per_sec", "time")
 
     def __init__(self, run_id: str):
         self.run_id = run_id
         self.rows: list[dict] = []
+        self.columns: dict[str, np.ndarray] = {k: np.empty(0) for k in self.KEYS}
 
     def update(self, store) -> list[dict]:
         last = self.rows[-1]["step"] if self.rows else None
         new = store.step_metrics(self.run_id, since_step=last)
         if last is not None:
             new = [r for r in new if r["step"] > last]
-        self.rows.extend(new)
+        if new:
+            self.rows.extend(new)
+            for k in self.KEYS:
+                self.columns[k] = np.concatenate([self.columns[k], rf.column(new, k)])
         return self.rows
 
 
@@ -128,19 +136,21 @@ def measured(run: dict, steps: list[dict], epochs: list[dict]) -> dict:
     """What a finished (or running) run measured, next to the estimate."""
     secs = [e["epoch_seconds"] for e in epochs if e.get("epoch_seconds")]
     mem = [e["peak_mem_bytes"] for e in epochs if e.get("peak_mem_bytes")]
-    ips = sorted(s["images_per_sec"] for s in steps if s.get("images_per_sec"))
+    ips = rf.column(steps, "images_per_sec") if rf._len(steps) else np.empty(0)
+    ips = ips[np.isfinite(ips) & (ips > 0)]
     return {"seconds_per_epoch": sum(secs) / len(secs) if secs else None,
             "peak_mem_bytes": max(mem) if mem else None,
-            "images_per_sec": ips[len(ips) // 2] if ips else None}
+            "images_per_sec": float(np.median(ips)) if len(ips) else None}
 
 
 # ---- Streamlit parts -------------------------------------------------------------------
-def _steps(store, run_id: str) -> list[dict]:
+def _steps(store, run_id: str) -> StepCache:
     key = f"_stepcache_{run_id}"
     cache = st.session_state.get(key)
     if cache is None:
         cache = st.session_state[key] = StepCache(run_id)
-    return cache.update(store)
+    cache.update(store)
+    return cache
 
 
 def status_line(mgr: jobs.JobManager, run: dict) -> None:
@@ -201,7 +211,8 @@ def live_panel(mgr: jobs.JobManager, run_id: str, *, key: str = "live") -> None:
             return
         if active and run["status"] not in jobs.ACTIVE:
             st.rerun()  # it just ended: redraw the page once, without the timer
-        steps = _steps(store, run_id)
+        cache = _steps(store, run_id)
+        steps, cols = cache.rows, cache.columns
         epochs = store.epoch_metrics(run_id)
         meta = mgr.meta(run_id)
         top = st.columns([4, 1])
@@ -227,13 +238,13 @@ def live_panel(mgr: jobs.JobManager, run_id: str, *, key: str = "live") -> None:
         m[3].metric("images/s", f"{steps[-1]['images_per_sec']:,.0f}" if steps and steps[-1].get("images_per_sec")
                     else "—")
         c = st.columns(2)
-        c[0].plotly_chart(rf.loss_figure(steps), key=f"{key}_loss_{run_id}", width="stretch")
+        c[0].plotly_chart(rf.loss_figure(cols), key=f"{key}_loss_{run_id}", width="stretch")
         c[1].plotly_chart(rf.accuracy_figure(epochs), key=f"{key}_acc_{run_id}", width="stretch")
         c = st.columns(3)
-        c[0].plotly_chart(rf.lr_figure(steps), key=f"{key}_lr_{run_id}", width="stretch")
-        c[1].plotly_chart(rf.throughput_figure(steps), key=f"{key}_ips_{run_id}", width="stretch")
+        c[0].plotly_chart(rf.lr_figure(cols), key=f"{key}_lr_{run_id}", width="stretch")
+        c[1].plotly_chart(rf.throughput_figure(cols), key=f"{key}_ips_{run_id}", width="stretch")
         c[2].plotly_chart(rf.memory_figure(epochs), key=f"{key}_mem_{run_id}", width="stretch")
         if run["status"] not in ("queued",):
-            estimate_table(meta, measured(run, steps, epochs))
+            estimate_table(meta, measured(run, cols, epochs))
 
     panel()
