@@ -14,8 +14,12 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name):
-    if name in ("build_model", "pytorch_code"):
-        from . import build
+    if name == "build_model":
+        from .build import build_model
 
-        return getattr(build, name)
+        return build_model
+    if name == "pytorch_code":
+        from .codegen import pytorch_code
+
+        return pytorch_code
     raise AttributeError(f"module 'alexnet' has no attribute {name!r}")

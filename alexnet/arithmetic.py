@@ -319,22 +319,29 @@ def _input_fix(spec: NetSpec, index: int, axis: int) -> int | None:
     return None
 
 
-def _smallest_surviving_input(spec: NetSpec) -> tuple[int, int] | None:
-    """Smallest square-scaled input (keeping the aspect) for which nothing collapses."""
+def _smallest_surviving_input(spec: NetSpec, limit: int = 1024) -> tuple[int, int] | None:
+    """Smallest input (keeping the aspect ratio, longer side ≤ ``limit``) for which no
+    conv/pool collapses, or None when even the largest does not help (a collapse after
+    an adaptive pool does not depend on the input)."""
     h0, w0 = spec.input.height, spec.input.width
-    for s in range(1, 4097):
-        h = max(1, round(s * h0 / max(h0, w0)))
-        w = max(1, round(s * w0 / max(h0, w0)))
-        if s < max(h0, w0) and max(h, w) <= 0:
-            continue
-        collapsed = False
-        for _, _, dims in _walk_sizes(spec, h, w):
-            if dims[0].collapsed or dims[1].collapsed:
-                collapsed = True
-                break
-        if not collapsed:
-            return h, w
-    return None
+    side = max(h0, w0)
+
+    def size(s):
+        return max(1, round(s * h0 / side)), max(1, round(s * w0 / side))
+
+    def survives(s):
+        return not any(d[0].collapsed or d[1].collapsed for _, _, d in _walk_sizes(spec, *size(s)))
+
+    if not survives(limit):
+        return None
+    lo, hi = 1, limit  # every output size is non-decreasing in the input size: bisect
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if survives(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return size(lo)
 
 
 def analyze(config: dict | NetSpec | str) -> Summary:
@@ -427,10 +434,10 @@ def analyze(config: dict | NetSpec | str) -> Summary:
                 cin = info.in_shape[0]
                 info.weight_params = layer.out_channels * (cin // layer.groups) * kh * kw
                 info.bias_params = layer.out_channels if layer.bias else 0
-                g = f"/{layer.groups}" if layer.groups > 1 else ""
+                cin_txt = f"({cin}/{layer.groups})" if layer.groups > 1 else str(cin)
                 bias = f" + {layer.out_channels}" if layer.bias else ""
                 info.params = info.weight_params + info.bias_params
-                info.params_formula = (f"{layer.out_channels}·({cin}{g})·{kh}·{kw}{bias} = {_n(info.params)}")
+                info.params_formula = f"{layer.out_channels}·{cin_txt}·{kh}·{kw}{bias} = {_n(info.params)}"
                 info.macs = info.params * a.out * b.out
             msgs = []
             same_ab = (a.size_in, a.kernel_eff, a.stride, a.pad_before, a.pad_after) == \
@@ -631,10 +638,15 @@ def _back(lo: int, hi: int, d: Dim) -> tuple[int, int]:
     return max(first, 0), min(last, d.size_in - 1)
 
 
-def training_memory_bytes(summary: Summary, batch: int, optimizer: str = "sgd") -> int:
-    """Rough fp32 training memory: weights + grads + optimizer state + 2× activations."""
+def training_memory_bytes(summary: Summary | dict, batch: int, optimizer: str = "sgd") -> int:
+    """Rough fp32 training memory: weights + grads + optimizer state (SGD momentum 1,
+    Adam 2 copies) + every activation kept for backward and its gradient (2×)."""
     states = {"sgd": 1, "adam": 2, "adamw": 2}.get(optimizer.lower(), 1)
-    return summary.param_bytes * (2 + states) + 2 * summary.activation_bytes * batch
+    if isinstance(summary, dict):
+        pb, ab = summary["param_bytes"], summary["activation_bytes"]
+    else:
+        pb, ab = summary.param_bytes, summary.activation_bytes
+    return pb * (2 + states) + 2 * ab * batch
 
 
 def human_bytes(n: float) -> str:

@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
         train_cli = None
     if train_cli is not None:
         train_cli.add_parsers(sub)
+        from . import experiments_cli
+
+        experiments_cli.add_parsers(sub)
     return p
 
 

@@ -222,3 +222,17 @@ register(
                 conv(128, 3, 1, 1), {"type": "batchnorm"}, RELU, maxpool(3, 2),
                 FLATTEN, DROP, fc(512), RELU, DROP, fc(512), RELU, fc(10)]},
 )
+
+register(
+    "alexnet-mini-15", "this project (a pocket AlexNet for quick experiments)",
+    "AlexNet's layout in miniature for 15×15 inputs — five 3×3 convs (32-64-96-96-64), three "
+    "overlapping 3/2 max-pools (15 → 7 → 3 → 1, every division exact), dropout before two 256-wide FC layers, ReLU, no "
+    "BatchNorm — about 3 million multiply-adds per image, so an epoch of the embedded digits takes "
+    "seconds on a CPU. The Experiments page uses it to test the tutorials' claims (ReLU vs tanh, "
+    "overlapping pooling, LRN, dropout) in a few minutes.",
+    {"input": _inp(3, 15), "num_classes": 10,
+     "layers": [conv(32, 3, 1, 1), RELU, maxpool(3, 2),
+                conv(64, 3, 1, 1), RELU, maxpool(3, 2),
+                conv(96, 3, 1, 1), RELU, conv(96, 3, 1, 1), RELU, conv(64, 3, 1, 1), RELU, maxpool(3, 2),
+                FLATTEN, DROP, fc(256), RELU, DROP, fc(256), RELU, fc(10)]},
+)

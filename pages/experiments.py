@@ -1,0 +1,88 @@
+"""Experiments: test the tutorials' claims — one switch, several variants, same seeds."""
+
+import streamlit as st
+
+from alexnet import SpecError, get_spec, list_presets
+from alexnet.experiments import BUILTINS, SWITCHES, ExperimentStore, make_variants
+from alexnet.train import RECIPES, ConfigError, make_config
+from explorer import exp_views as ev
+from explorer import jobs
+from explorer.state import current_spec
+from explorer.train_form import fit_to_dataset
+
+st.title("Experiments")
+st.caption("Check the AlexNet tutorials' claims on your own machine: each variant differs from the base in "
+           "one switch only, trains with the same seeds and data order through the Train page's queue, and "
+           "the verdict only names a winner when the gap is larger than the noise.")
+mgr = jobs.get_manager()
+exps = ExperimentStore(mgr.store())
+
+st.subheader("New experiment")
+names = ["custom"] + list(BUILTINS)
+pick = st.selectbox("Built-in experiment", names, index=1, key="exp_builtin",
+                    format_func=lambda k: "custom — choose the switch yourself" if k == "custom"
+                    else f"{k}: {SWITCHES[BUILTINS[k].switch].claim}")
+b = BUILTINS.get(pick)
+if b:
+    st.caption(b.note)
+c1, c2, c3, c4 = st.columns(4)
+bases = ["current network"] + list_presets()
+base_name = c1.selectbox("Base network", bases, index=bases.index(b.preset) if b else 0, key=f"exp_base_{pick}")
+dataset = c2.selectbox("Dataset", list(jobs.DATASET_FACTS), index=0, key=f"exp_ds_{pick}",
+                       help="digits is embedded and fast; the others download on first use")
+recipe = c3.selectbox("Recipe", list(RECIPES), index=list(RECIPES).index(b.recipe) if b else 0, key=f"exp_rc_{pick}")
+epochs = c4.number_input("Epochs", 1, 200, b.epochs if b else 8, key=f"exp_ep_{pick}")
+c1, c2, c3 = st.columns([2, 2, 1])
+switch = c1.selectbox("Switch", list(SWITCHES), index=list(SWITCHES).index(b.switch) if b else 0,
+                      format_func=lambda k: SWITCHES[k].title, key=f"exp_sw_{pick}")
+settings = SWITCHES[switch].settings
+default = [lbl for lbl, v in settings if v in b.values] if b and b.switch == switch else [settings[0][0], settings[1][0]]
+chosen = c2.multiselect("Settings to compare", [lbl for lbl, _ in settings], default=default, key=f"exp_vals_{pick}_{switch}")
+seeds = c3.radio("Seeds each", [1, 2, 3], horizontal=True, key=f"exp_seeds_{pick}",
+                 help="2–3 seeds show the spread; a verdict needs a gap larger than it")
+target = st.slider("Target test accuracy for 'epochs to reach'", 0.1, 0.99, b.target_acc if b else 0.9, 0.01,
+                   key=f"exp_target_{pick}")
+
+base = current_spec() if base_name == "current network" else get_spec(base_name)
+base, fit_note = fit_to_dataset(base, dataset)
+if fit_note:
+    st.caption(fit_note)
+try:
+    cfg = make_config(recipe, epochs=int(epochs), dataset=dataset).to_dict()
+    values = [v for lbl, v in settings if lbl in chosen]
+    variants = make_variants(base, cfg, switch, values)
+except (ValueError, SpecError, ConfigError) as e:
+    st.error(f"Cannot build the variants: {e}")
+    variants = []
+if variants:
+    st.dataframe(ev.variant_preview(base, cfg, variants), hide_index=True, width="stretch", key="exp_preview")
+    n = len(variants) * seeds
+    src = base_name if base_name != "current network" else base.name
+    if st.button(f"Run {n} training run{'s' if n > 1 else ''}", type="primary", key="exp_launch"):
+        name = (pick if b and b.switch == switch else f"{switch}") + f" · {src} on {dataset}"
+        exp_id = exps.create(name, switch, base.to_dict(), cfg, variants, list(range(seeds)), target,
+                             submit=lambda nm, spec, c, experiment_id: mgr.submit(
+                                 nm, spec, c, meta={"recipe": recipe, "source": src}, experiment_id=experiment_id))
+        st.session_state["exp_selected"] = exp_id
+        st.toast(f"Queued {n} runs")
+
+st.subheader("Results")
+all_exps = exps.list()
+if not all_exps:
+    st.info("No experiments yet: pick one above and press Run.")
+    st.stop()
+ids = [e["id"] for e in all_exps]
+sel = st.session_state.get("exp_selected")
+exp_id = st.selectbox("Experiment", ids, index=ids.index(sel) if sel in ids else 0, key="exp_pick",
+                      format_func=lambda i: next(f"{e['name']} ({i})" for e in all_exps if e["id"] == i))
+store = mgr.store()
+active = any((store.get_run(r) or {}).get("status") in jobs.ACTIVE
+             for v in exps.get(exp_id)["variants"] for r in v["run_ids"])
+st.fragment(run_every=1.5 if active else None)(ev.results_panel)(mgr, exps, exp_id)
+
+with st.popover("Delete this experiment"):
+    st.write("Deletes the experiment and all its runs, with their metrics and checkpoints.")
+    if st.button("Delete for good", key="exp_delete"):
+        exps.delete(exp_id, manager=mgr)
+        st.session_state.pop("exp_selected", None)
+        st.rerun()
