@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from alexnet import activations as A
@@ -27,7 +29,7 @@ spec_json = spec.to_json(indent=None)
 
 
 @st.cache_resource(max_entries=2, show_spinner="Building the network and loading weights…")
-def load_model(spec_json: str, kind: str, ref: str, _data: bytes | None = None):
+def load_model(spec_json: str, kind: str, ref: str, stamp: str = "", _data: bytes | None = None):
     s = NetSpec.from_json(spec_json)
     model = A.random_model(s, seed=int(ref) if kind == "random" else 0)
     if kind == "random":
@@ -136,18 +138,21 @@ with right:
         elif p.strip():
             kind, ref = "file", p.strip()
 
+# a file's modification time is part of the cache key: a run that keeps training rewrites last.pt
+stamp = str(Path(ref).stat().st_mtime_ns) if kind != "random" and Path(ref).is_file() else ""
 try:
-    model, weights = load_model(spec_json, kind, ref, blob)
+    model, weights = load_model(spec_json, kind, ref, stamp, _data=blob)
 except A.WeightsError as e:
     st.error(str(e))
     st.caption("Showing random weights (seed 0) instead.")
-    model, weights = load_model(spec_json, "random", "0")
+    kind, ref, stamp = "random", "0", ""
+    model, weights = load_model(spec_json, kind, ref)
 if img is None:
     st.info("Choose an image to see the activations.")
     st.stop()
 mean, std = (weights.mean, weights.std) if weights is not None and weights.mean else (A.PLAIN_MEAN, A.PLAIN_STD)
 arr = A.to_network_input(img, c, h, w)
-acts = forward((spec_json, kind, ref), f"{img_key}|{mean}|{std}", model, A.normalise(arr, mean, std))
+acts = forward((spec_json, kind, ref, stamp), f"{img_key}|{mean}|{std}", model, A.normalise(arr, mean, std))
 
 # ---- layer and unit ----------------------------------------------------------------------
 layers = {row["name"]: row for row in summary["layers"]}
