@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--page", action="store_true", help="also time a whole AppTest page rerun")
-    args = ap.parse_args(argv)
+    args, _ = ap.parse_known_args(argv)  # called from bench/ui_latency.py: ignore its flags
 
     spec = get_spec("paper-2012")
     c, h, w = spec.input.shape
@@ -112,4 +112,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
