@@ -148,7 +148,7 @@ class TrainConfig:
 RECIPES: dict[str, dict[str, Any]] = {
     # CPU-friendly default: one-cycle SGD with Nesterov momentum, light augmentation.
     "quick": dict(optimizer="sgd", lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4,
-                  schedule="onecycle", batch_size=64, epochs=8, label_smoothing=0.1, init="default",
+                  schedule="onecycle", batch_size=64, epochs=5, label_smoothing=0.1, init="default",
                   flip=False, translate=0.0),
     # seed 000 (d2l, MXNet): plain SGD lr 0.01, Xavier init, batch 128, 5 epochs.
     "d2l": dict(optimizer="sgd", lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0,
@@ -364,22 +364,26 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, spec: NetSpec, 
 
 
 def _suggest_batch(model, spec, cfg, ds, device, opt) -> int | None:
-    """After CUDA OOM: the largest of batch/2, batch/4, … for which one training step fits."""
+    """After running out of memory: the largest of batch/2, batch/4, … for which one
+    training step (forward + backward) fits.  None if not even batch size 1 fits."""
+    def free():
+        opt.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
     bs = cfg.batch_size // 2
     while bs >= 1:
         try:
-            opt.zero_grad(set_to_none=True)
-            torch.cuda.empty_cache()
+            free()
             xb = preprocess(ds.x_train[:bs], spec.input, ds.mean, ds.std, device)
             with _autocast(device, cfg.precision):
                 loss = F.cross_entropy(model(xb).float(), ds.y_train[:bs])
             loss.backward()
-            opt.zero_grad(set_to_none=True)
             return bs
         except torch.OutOfMemoryError:
             bs //= 2
         finally:
-            torch.cuda.empty_cache()
+            free()
     return None
 
 
@@ -496,7 +500,7 @@ def _run(spec, cfg, store, run_id, progress, dataset, flag, state, result, finis
     except SpecError as e:
         return finish("failed", f"invalid network: {e}")
     init_weights(model, cfg.init)
-    channels_last = device.type == "cuda"
+    channels_last = device.type != "mps"  # faster convolutions on CUDA and on CPU (oneDNN)
     model = model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -642,10 +646,11 @@ def _run(spec, cfg, store, run_id, progress, dataset, flag, state, result, finis
     except torch.OutOfMemoryError:
         bar.close()
         state.clear()
-        suggestion = _suggest_batch(model, spec, cfg, ds, device, opt) if device.type == "cuda" else None
+        suggestion = _suggest_batch(model, spec, cfg, ds, device, opt)
         hint = (f"; batch size {suggestion} fits — try --batch-size {suggestion}" if suggestion
                 else "; even batch size 1 does not fit — use a smaller network or input size")
-        return finish("failed", f"out of GPU memory at batch size {cfg.batch_size}{hint}")
+        where = "GPU memory" if device.type == "cuda" else "memory"
+        return finish("failed", f"out of {where} at batch size {cfg.batch_size}{hint}")
     except (DatasetError, SpecError) as e:
         bar.close()
         return finish("failed", str(e))

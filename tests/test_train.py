@@ -264,3 +264,25 @@ def test_cli_options_and_errors(runs_dir):
     final = json.loads(out.strip().splitlines()[-1])
     run = RunStore(runs_dir).get_run(final["run_id"])
     assert run["name"] == "from file" and run["config"]["batch_size"] == 32 and run["config"]["seed"] == 3
+
+
+def test_out_of_memory_is_a_failed_run_with_a_batch_size_that_fits(tmp_path, digits, monkeypatch):
+    """A model that 'runs out of memory' above 16 images per batch, as CUDA would."""
+    import alexnet.train as T
+
+    class Hungry(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            if x.shape[0] > 16:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return self.inner(x)
+
+    real_build = T.build_model
+    monkeypatch.setattr(T, "build_model", lambda spec: Hungry(real_build(spec)))
+    store = RunStore(tmp_path)
+    r = train(TINY, make_config("quick", batch_size=64, **FAST), store=store, progress=False, dataset=digits)
+    assert r["status"] == "failed" and "at batch size 64" in r["error"] and "try --batch-size 16" in r["error"]
+    assert store.get_run(r["run_id"])["error"] == r["error"]
