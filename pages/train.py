@@ -49,26 +49,35 @@ with right:
     recipe, cfg = train_form.config_widgets(engine)
 
 # ---- before launch: device, time and memory ----------------------------------------------
+measured_key = (spec.to_json(indent=None), cfg["batch_size"], jobs.resolve_device(cfg["device"]))
+step_s = st.session_state.get("tr_measured", {}).get(measured_key)
 est = jobs.estimate(spec, dataset=dataset, batch_size=cfg["batch_size"], epochs=cfg["epochs"], device=cfg["device"],
                     precision=cfg.get("precision", "fp32"), optimizer=cfg.get("optimizer", "sgd"),
-                    train_subset=cfg.get("train_subset") or None)
-st.subheader("3 · Launch")
-m = st.columns(4)
-m[0].metric("Device", est["device"])
-m[1].metric("Time per epoch (est.)", jobs.fmt_seconds(est["seconds_per_epoch"]), help=est["basis"])
-m[2].metric("Whole run (est.)", jobs.fmt_seconds(est["seconds_total"]), help=f"{cfg['epochs']} epochs")
-m[3].metric("Training memory (est.)", human_bytes(est["memory_bytes"]),
-            help="weights + gradients + optimizer state + activations for one batch, fp32")
-if est["seconds_total"] > train_form.SMALL_RUN_SECONDS:
-    st.warning(f"This run would take about {jobs.fmt_seconds(est['seconds_total'])} on {est['device']} — too long "
-               "for a small run. " + train_form.suggestion(spec, est))
-    train_form.speedup_buttons(spec, source)
-name = st.text_input("Run name", value=f"{spec.name} · {dataset} · {recipe}", key="tr_name", max_chars=200)
-if st.button("🚀 Train", type="primary", key="tr_launch", disabled=bool(errors) or engine is None):
-    rid = mgr.submit(name, spec.to_dict(), cfg, meta={"recipe": recipe, "estimate": est,
-                                                     "network_source": source})
-    st.session_state["tr_watch"] = rid
-    st.toast(f"Run {rid} queued")
+                    train_subset=cfg.get("train_subset") or None, measured_step_s=step_s)
+with left:
+    st.subheader("3 · Launch")
+    m = st.columns(2)
+    m[0].metric("Device", est["device"])
+    m[1].metric("Training memory (est.)", human_bytes(est["memory_bytes"]),
+                help="weights + gradients + optimizer state + activations for one batch, fp32")
+    m[0].metric("Time per epoch (est.)", jobs.fmt_seconds(est["seconds_per_epoch"]), help=f"from {est['basis']}")
+    m[1].metric("Whole run (est.)", jobs.fmt_seconds(est["seconds_total"]), help=f"{cfg['epochs']} epochs")
+    if est["device"] == "cpu" and step_s is None and est["step_seconds"] < 3 and not errors:
+        if st.button("⏱️ Time 3 real steps", key="tr_measure", help="replaces the multiply-add estimate by a "
+                     "measurement of this network on this CPU (random data, a second or two)"):
+            st.session_state.setdefault("tr_measured", {})[measured_key] = jobs.measure_step_seconds(
+                measured_key[0], cfg["batch_size"])
+            st.rerun()
+    if est["seconds_total"] > train_form.SMALL_RUN_SECONDS:
+        st.warning(f"This run would take about {jobs.fmt_seconds(est['seconds_total'])} on {est['device']} — too "
+                   "long for a small run. " + train_form.suggestion(spec, est))
+        train_form.speedup_buttons(spec, source)
+    name = st.text_input("Run name", value=f"{spec.name} · {dataset} · {recipe}", key="tr_name", max_chars=200)
+    if st.button("🚀 Train", type="primary", key="tr_launch", disabled=bool(errors) or engine is None):
+        rid = mgr.submit(name, spec.to_dict(), cfg, meta={"recipe": recipe, "estimate": est,
+                                                         "network_source": source})
+        st.session_state["tr_watch"] = rid
+        st.toast(f"Run {rid} queued")
 
 # ---- watch -----------------------------------------------------------------------------
 st.divider()

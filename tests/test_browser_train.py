@@ -99,7 +99,7 @@ def test_design_train_watch_live_and_find_it_on_runs(page, app_server):
     nav(pg, "Train")
     pg.get_by_text("current network (lenet-5)").wait_for()
     assert "1×16×28" in pg.locator('[data-testid="stSidebar"]').inner_text()
-    type_number(pg, "Epochs", 6)
+    type_number(pg, "Epochs", 3)
     pg.get_by_role("button", name="🚀 Train").click()
     wait_for_app(pg)
 

@@ -188,3 +188,16 @@ def test_too_slow_run_warns_and_suggests(page):
     page.button(key="tr_fix_preset").click()
     page.run()
     assert page.selectbox(key="tr_preset").value == "alexnet-cifar-32"
+
+
+def test_time_real_steps_replaces_the_mac_estimate(page):
+    before = {m.label: m.value for m in page.metric}["Time per epoch (est.)"]
+    page.button(key="tr_measure").click()
+    page.run()
+    assert not page.exception, page.exception
+    measured = list(page.session_state["tr_measured"].values())
+    assert len(measured) == 1 and 0 < measured[0] < 5
+    metric = next(m for m in page.metric if m.label == "Time per epoch (est.)")
+    assert "timed training steps" in metric.proto.help
+    assert not [b for b in page.button if b.key == "tr_measure"]  # measured once per setting
+    assert before  # the MAC estimate was shown before
