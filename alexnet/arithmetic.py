@@ -604,38 +604,38 @@ def summarize(config: dict | NetSpec | str) -> dict:
 
 def receptive_box(info: LayerInfo, row: int, col: int, height: int, width: int) -> tuple[int, int, int, int]:
     """Input pixels (top, left, bottom, right; inclusive) that can influence unit
-    (row, col) of a layer's output.
+    (row, col) of a layer's output: the bounding box of its true receptive field.
 
-    Walks the conv/pool windows backwards, clipping to each layer's real input at
-    every step, so padding anywhere in the chain is accounted for (the plain
-    recurrence r' = r + (F − 1)·j clipped only at the image border over-counts when
-    an inner layer's window reaches into its padding)."""
+    Walks the conv/pool windows backwards with the exact set of positions per axis,
+    dropping taps that land in padding at every layer.  (The recurrence
+    r' = r + (F − 1)·j, clipped only at the image border, over-counts when an inner
+    layer's window reaches into its padding or a dilated kernel skips pixels.)"""
     if info.jump_hw is None:  # after flatten: every pixel
         return 0, 0, height - 1, width - 1
-    lo_h = hi_h = row
-    lo_w = hi_w = col
+    rows, cols = {row}, {col}
     for op in reversed(info.chain):
         if op[0] == "win":
             _, a, b = op
-            lo_h, hi_h = _back(lo_h, hi_h, a)
-            lo_w, hi_w = _back(lo_w, hi_w, b)
+            rows, cols = _back(rows, a), _back(cols, b)
         else:
             _, ih, iw, oh, ow = op
-            lo_h, hi_h = (lo_h * ih) // oh, -(-((hi_h + 1) * ih) // oh) - 1
-            lo_w, hi_w = (lo_w * iw) // ow, -(-((hi_w + 1) * iw) // ow) - 1
-    return lo_h, lo_w, hi_h, hi_w
+            rows = {p for r in rows for p in range((r * ih) // oh, -(-((r + 1) * ih) // oh))}
+            cols = {p for c in cols for p in range((c * iw) // ow, -(-((c + 1) * iw) // ow))}
+        if not rows or not cols:  # the unit sees only padding
+            return 0, 0, -1, -1
+    return min(rows), min(cols), max(rows), max(cols)
 
 
-def _back(lo: int, hi: int, d: Dim) -> tuple[int, int]:
-    """Output units lo..hi of one window layer → the input positions they read."""
+def _back(units: set[int], d: Dim) -> set[int]:
+    """Output positions of one window layer → the input positions their taps read
+    (taps in the padding read nothing; a dilated kernel reads every D-th position)."""
     dil = (d.kernel_eff - 1) // (d.kernel - 1) if d.kernel > 1 else 1
-    first = lo * d.stride - d.pad_before
-    if first < 0:  # first tap that lands inside the input (dilated kernels skip pixels)
-        first += math.ceil(-first / dil) * dil
-    last = hi * d.stride - d.pad_before + d.kernel_eff - 1
-    if last > d.size_in - 1:
-        last -= math.ceil((last - d.size_in + 1) / dil) * dil
-    return max(first, 0), min(last, d.size_in - 1)
+    out: set[int] = set()
+    for u in units:
+        start = u * d.stride - d.pad_before
+        first = start if start >= 0 else start + math.ceil(-start / dil) * dil  # first tap inside
+        out.update(range(first, min(start + d.kernel_eff, d.size_in), dil))
+    return out
 
 
 def training_memory_bytes(summary: Summary | dict, batch: int, optimizer: str = "sgd") -> int:

@@ -453,9 +453,6 @@ def test_dataset_images_found_on_disk(tmp_path):
     assert np.array_equal(np.asarray(d.image(3)), imgs[3]) and d.classes[0].startswith("0")
 
 
-@pytest.mark.xfail(strict=True, reason="alexnet.arithmetic._back takes the first/last in-input tap of the range's "
-                   "end units only; with dilation and padding another unit of the range can reach a pixel nearer "
-                   "the border (reported with issue 6; strict: remove this marker when fixed)")
 def test_receptive_box_with_dilation_next_to_padding():
     spec = NetSpec.from_dict({"input": [1, 9, 9], "layers": [
         {"type": "conv", "out_channels": 1, "kernel": 3, "dilation": 2, "padding": 1},

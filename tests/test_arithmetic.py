@@ -1,5 +1,6 @@
 """The arithmetic against torch itself, on hand-picked cases and on ≥ 500 random specs."""
 
+import json
 import random
 import subprocess
 import sys
@@ -197,3 +198,44 @@ def test_receptive_field_matches_gradient():
         cols = nz.any(0).nonzero().flatten()
         got = (rows.min().item(), cols.min().item(), rows.max().item(), cols.max().item())
         assert receptive_box(info, r, c, 40, 40) == got
+
+
+def test_receptive_box_matches_gradient_on_random_stacks():
+    """Random conv/avg-pool stacks with padding, strides and dilation: for several units,
+    the box equals the bounding box of the pixels with non-zero gradient."""
+    rng = random.Random(7)
+    checked = 0
+    while checked < 40:
+        layers = []
+        for _ in range(rng.randint(1, 4)):
+            if rng.random() < 0.65:
+                k = rng.choice([1, 2, 3, 5])
+                layers.append({"type": "conv", "out_channels": 2, "kernel": k, "stride": rng.choice([1, 2, 3]),
+                               "padding": rng.choice([0, 1, 2]), "dilation": rng.choice([1, 1, 2])})
+            else:
+                k = rng.choice([2, 3])
+                layers.append({"type": "avgpool", "kernel": k, "stride": rng.choice([1, 2]),
+                               "padding": rng.choice([0, k // 2])})
+        size = rng.randint(12, 30)
+        spec = NetSpec.from_dict({"input": [1, size, size], "layers": layers})
+        s = analyze(spec)
+        if s.errors:
+            continue
+        model = build_model(spec).double()
+        for mod in model:
+            if isinstance(mod, nn.Conv2d):
+                nn.init.uniform_(mod.weight, 0.5, 1.0)
+        info = s.layers[-1]
+        oh, ow = info.out_shape[1:]
+        for r, c in {(0, 0), (oh - 1, ow - 1), (oh // 2, ow // 3), (rng.randrange(oh), rng.randrange(ow))}:
+            x = torch.rand(1, 1, size, size, dtype=torch.float64, requires_grad=True)
+            model(x)[0, 0, r, c].backward()
+            nz = x.grad[0, 0].abs() > 0
+            if not nz.any():  # a unit that sees only padding
+                assert receptive_box(info, r, c, size, size) == (0, 0, -1, -1)
+                continue
+            rows = nz.any(1).nonzero().flatten()
+            cols = nz.any(0).nonzero().flatten()
+            got = (rows.min().item(), cols.min().item(), rows.max().item(), cols.max().item())
+            assert receptive_box(info, r, c, size, size) == got, json.dumps([layers, size, r, c])
+        checked += 1
