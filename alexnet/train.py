@@ -263,13 +263,35 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=cfg.lr)
 
 
-def make_scheduler(opt, cfg: TrainConfig, steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
-    """A per-step scheduler (stepped after every optimizer step)."""
+def timed_lr_factor(schedule: str, progress: float, warmup: float = 0.0) -> float:
+    """The learning-rate factor at ``progress`` (0–1 of the run) for a schedule that
+    follows the clock: one-cycle (lr/10 → lr over the first quarter, then linearly to
+    lr/1000, as OneCycleLR with the engine's settings) or cosine (optional warm-up)."""
+    p = min(1.0, max(0.0, progress))
+    if schedule == "onecycle":
+        return 0.1 + 0.9 * p / 0.25 if p < 0.25 else 1.0 - 0.999 * (p - 0.25) / 0.75
+    if p < warmup:
+        return 0.1 + 0.9 * p / warmup
+    q = (p - warmup) / max(1e-9, 1.0 - warmup)
+    return 1e-3 + (1.0 - 1e-3) * 0.5 * (1.0 + math.cos(math.pi * q))
+
+
+def make_scheduler(opt, cfg: TrainConfig, steps_per_epoch: int,
+                   progress: list[float] | None = None) -> torch.optim.lr_scheduler.LRScheduler:
+    """A per-step scheduler (stepped after every optimizer step).
+
+    With ``max_seconds`` set, one-cycle and cosine follow ``progress[0]`` — the larger
+    of the fraction of steps and the fraction of the time budget used, which the
+    training loop updates — so a run cut short by its time budget still anneals to a
+    low learning rate instead of stopping at the peak."""
     from torch.optim import lr_scheduler as S
 
     total = max(1, cfg.epochs * steps_per_epoch)
     if cfg.max_steps:
         total = min(total, cfg.max_steps)
+    if progress is not None and cfg.max_seconds is not None and cfg.schedule in ("onecycle", "cosine"):
+        warm = cfg.warmup_epochs / cfg.epochs
+        return S.LambdaLR(opt, lambda _: timed_lr_factor(cfg.schedule, progress[0], warm))
     if cfg.schedule == "onecycle" and total >= 8:  # OneCycleLR needs ≥ 2 warm-up steps
         return S.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total, pct_start=0.25, anneal_strategy="linear",
                             div_factor=10.0, final_div_factor=100.0,
@@ -391,7 +413,9 @@ def _checkpoint(model, spec, cfg, ds, epoch, test_acc, mean, std) -> dict:
     src = getattr(model, "_orig_mod", model)  # torch.compile wraps the module
     return {"model": {k: v.detach().to("cpu").clone() for k, v in src.state_dict().items()},
             "spec": spec.to_dict(), "config": cfg.to_dict(), "classes": list(ds.classes),
-            "epoch": epoch, "test_acc": float(test_acc) if test_acc is not None else float("nan"),
+            # whole epochs done (an int, as the format says); epochs_float also counts a partial one
+            "epoch": int(math.floor(epoch + 1e-9)), "epochs_float": float(epoch),
+            "test_acc": float(test_acc) if test_acc is not None else float("nan"),
             "input_mean": [float(v) for v in mean], "input_std": [float(v) for v in std]}
 
 
@@ -427,7 +451,8 @@ def train(spec: NetSpec | dict | str, config: TrainConfig | dict | None = None, 
         spec_error = f"invalid network: {e}"
         spec_dict = spec if isinstance(spec, dict) else {}
     if run_id is None:
-        run_name = name or f"{spec_dict.get('name', 'network')} on {cfg.dataset}"
+        data_name = dataset.name if dataset is not None else cfg.dataset
+        run_name = name or f"{spec_dict.get('name', 'network')} on {data_name}"
         run_id = store.create_run(run_name, spec_dict, cfg.to_dict(), experiment_id=experiment_id)
     elif store.get_run(run_id) is None:
         raise ValueError(f"no run {run_id!r} in {store.root}")
@@ -512,7 +537,10 @@ def _run(spec, cfg, store, run_id, progress, dataset, flag, state, result, finis
     bs = min(cfg.batch_size, n_train)
     # drop the last partial batch (as fast trainers do): every step has the same shape
     steps_per_epoch = max(1, n_train // bs)
-    sched = make_scheduler(opt, cfg, steps_per_epoch)
+    progress = [0.0]  # fraction of the run done, for schedules that follow the clock
+    sched = make_scheduler(opt, cfg, steps_per_epoch, progress)
+    timed = isinstance(sched, torch.optim.lr_scheduler.LambdaLR) and cfg.max_seconds is not None
+    eval_reserve = 0.0  # seconds the last evaluation + checkpoint took: kept free at the end of the budget
     scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" and device.type == "cuda" else None
     translate_px = int(round(cfg.translate * min(spec.input.height, spec.input.width)))
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
@@ -585,7 +613,10 @@ def _run(spec, cfg, store, run_id, progress, dataset, flag, state, result, finis
                     loss.backward()
                     opt.step()
                 lr = opt.param_groups[0]["lr"]
-                if step + 1 < total_steps or cfg.schedule != "onecycle":
+                if timed:
+                    budget = max(1e-3, cfg.max_seconds - eval_reserve)
+                    progress[0] = max((step + 1) / total_steps, (time.perf_counter() - t_start) / budget)
+                if step + 1 < total_steps or cfg.schedule != "onecycle" or timed:
                     sched.step()
                 step += 1
                 seen += len(idx)
@@ -607,7 +638,7 @@ def _run(spec, cfg, store, run_id, progress, dataset, flag, state, result, finis
                 if flag.reason is not None:
                     stop_reason = flag.reason
                     break
-                if cfg.max_seconds is not None and now - t_start > cfg.max_seconds:
+                if cfg.max_seconds is not None and now - t_start > cfg.max_seconds - eval_reserve:
                     time_up = True
                     break
                 if cfg.max_steps is not None and step >= cfg.max_steps:
@@ -622,6 +653,7 @@ def _run(spec, cfg, store, run_id, progress, dataset, flag, state, result, finis
                 return result
             train_loss = float(loss_sum) / max(1, seen)
             train_acc = int(correct) / max(1, seen)
+            t_eval = time.perf_counter()
             test_loss, test_acc = evaluate(model, ds.x_test, ds.y_test, spec, ds.mean, ds.std, device,
                                            cfg.precision, cfg.eval_batch_size, channels_last)
             done = epoch if seen == steps_per_epoch * bs else round(epoch_float, 4)
@@ -636,6 +668,7 @@ def _run(spec, cfg, store, run_id, progress, dataset, flag, state, result, finis
             if test_acc > best_acc:
                 best_acc = test_acc
                 store.save_checkpoint(run_id, "best", ckpt)
+            eval_reserve = time.perf_counter() - t_eval + 0.5
             bar.set_postfix(loss=f"{train_loss:.3f}", acc=f"{test_acc:.3f}",
                             img_s=f"{images_seen / max(train_time, 1e-9):,.0f}")
             if stop_reason or time_up or (cfg.max_steps is not None and step >= cfg.max_steps):

@@ -174,7 +174,8 @@ def test_stop_request_ends_stopped_with_a_checkpoint(tmp_path, digits):
     assert r["status"] == "stopped" and r["epochs"] < 500
     assert store.get_run(rid)["status"] == "stopped"
     ckpt = torch.load(store.checkpoint_path(rid, "last"), weights_only=True, map_location="cpu")
-    assert ckpt["epoch"] == r["epochs"] and store.epoch_metrics(rid)[-1]["test_acc"] == pytest.approx(ckpt["test_acc"])
+    assert ckpt["epochs_float"] == r["epochs"] and ckpt["epoch"] == int(r["epochs"])
+    assert store.epoch_metrics(rid)[-1]["test_acc"] == pytest.approx(ckpt["test_acc"])
 
 
 # ---- subprocesses: the CLI as the web UI runs it ------------------------------------------------
@@ -286,3 +287,16 @@ def test_out_of_memory_is_a_failed_run_with_a_batch_size_that_fits(tmp_path, dig
     r = train(TINY, make_config("quick", batch_size=64, **FAST), store=store, progress=False, dataset=digits)
     assert r["status"] == "failed" and "at batch size 64" in r["error"] and "try --batch-size 16" in r["error"]
     assert store.get_run(r["run_id"])["error"] == r["error"]
+
+
+def test_time_budget_anneals_the_learning_rate_and_stops(tmp_path, digits):
+    from alexnet.train import timed_lr_factor
+
+    assert timed_lr_factor("onecycle", 0) == pytest.approx(0.1) and timed_lr_factor("onecycle", 0.25) == 1.0
+    assert timed_lr_factor("onecycle", 1.0) == pytest.approx(1e-3) and timed_lr_factor("cosine", 1.0) == 1e-3
+    store = RunStore(tmp_path)
+    cfg = make_config("quick", epochs=1000, max_seconds=4.0, **FAST)
+    r = train(TINY, cfg, store=store, progress=False, dataset=digits)
+    assert r["status"] == "completed" and 0 < r["epochs"] < 1000
+    lrs = [s["lr"] for s in store.step_metrics(r["run_id"])]
+    assert max(lrs) > 5 * lrs[0] and lrs[-1] < max(lrs) / 3  # warmed up, then annealed before the end
