@@ -199,6 +199,8 @@ def overlay_figure(runs: Sequence[dict], metric: str = "test_acc", x: str = "epo
                         line=dict(color=PALETTE[i % len(PALETTE)]))
     if not fig.data:
         _empty(fig, "the selected runs have no finished epoch")
+    if metric.endswith("acc"):
+        fig.update_yaxes(range=[0, 100])
     xt = "epoch" if x == "epoch" else "wall-clock time (s)"
     return _layout(fig, f"{names.get(metric, metric)} vs {xt}", xt, names.get(metric, metric), height=340)
 

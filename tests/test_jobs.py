@@ -282,3 +282,13 @@ def test_sigkill_mid_run_is_interrupted_with_metrics_kept(runs_dir):
     # a fresh store (a restarted server) still has every metric
     assert len(RunStore(runs_dir).step_metrics(rid)) == n_steps
     m.close()
+
+
+def test_runs_queued_before_a_restart_are_launched_by_the_new_server(runs_dir):
+    store = RunStore(runs_dir)
+    a = store.create_run("queued before restart", TINY.to_dict(), CFG)  # nobody launched it
+    launcher = FakeLauncher()
+    fresh = jobs.JobManager(runs_dir, launcher=launcher)  # the restarted server's manager
+    assert fresh.tick() is True
+    assert launcher.order == [a]
+    fresh.close()
