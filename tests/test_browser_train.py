@@ -155,6 +155,8 @@ def test_sigkill_mid_run_shows_interrupted_and_the_server_keeps_serving(page, ap
     assert run["status"] == "interrupted"
     n = len(store.step_metrics(run["id"]))
     assert n > 0 and loss_points(pg) == n  # the curve up to the kill is still drawn
+    pg.wait_for_function("() => ![...document.querySelectorAll('button')].some(b => b.innerText.includes('Stop')"
+                         " && b.closest('[data-testid=\"stMain\"]'))", timeout=10_000)  # nothing left to stop
     screenshot(pg, "train_interrupted")
     # the server keeps serving: health, and a page switch that renders
     with urllib.request.urlopen(app_server.url + "/_stcore/health", timeout=5) as r:
