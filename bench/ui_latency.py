@@ -109,9 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     print("  parts (median, outside Streamlit):")
     for k, v in parts_ms(args.preset).items():
         print(f"    {k:<20} {v:7.2f} ms")
-    other = ROOT / "bench" / "activations_latency.py"
-    if other.exists():
-        spec = importlib.util.spec_from_file_location("activations_latency", other)
+    for other in (ROOT / "bench" / "activations_latency.py", ROOT / "bench" / "live_chart_latency.py"):
+        if not other.exists():
+            continue
+        spec = importlib.util.spec_from_file_location(other.stem, other)
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
         if hasattr(mod, "main"):

@@ -13,9 +13,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # under `streamlit run` only explorer/ is on sys.path
     sys.path.insert(0, str(ROOT))
 
+# Heavy modules are imported here, once, before any page runs: a page left while it is
+# still importing (a rerun interrupts the script) could otherwise leave a module
+# half-initialised in sys.modules for the next page.
+import pandas  # noqa: E402,F401
+import plotly.graph_objects  # noqa: E402,F401
 import streamlit as st  # noqa: E402
 
 from alexnet.arithmetic import human_bytes, human_count  # noqa: E402
+from explorer import jobs  # noqa: E402
 from explorer.state import current_spec, current_summary  # noqa: E402
 
 st.set_page_config(page_title="AlexNet Explorer", page_icon="🧠", layout="wide")
@@ -54,4 +60,7 @@ def sidebar() -> None:
 
 
 sidebar()
+# The job scheduler lives as long as the server process: starting it on every render
+# means runs queued before a server restart are launched as soon as anyone opens the app.
+jobs.get_manager()
 nav.run()

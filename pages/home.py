@@ -20,4 +20,4 @@ for name in list_presets():
     p = get_preset(name)
     c, h, w = p.spec.input.shape
     rows.append({"preset": name, "input": f"{c}×{h}×{w}", "source": p.source})
-st.dataframe(rows, hide_index=True, use_container_width=True)
+st.dataframe(rows, hide_index=True, width="stretch")

@@ -21,6 +21,13 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+@pytest.fixture(autouse=True)
+def _private_runs_dir(tmp_path_factory, monkeypatch):
+    """No test writes to ./runs: every test gets a private run store unless it asks for
+    ``runs_dir`` (which points the same variable at its own folder)."""
+    monkeypatch.setenv("ALEXNET_RUNS_DIR", str(tmp_path_factory.mktemp("runs-default")))
+
+
 @pytest.fixture
 def runs_dir(tmp_path, monkeypatch):
     """A fresh run store folder, also exported as ALEXNET_RUNS_DIR for subprocesses."""
