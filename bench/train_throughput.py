@@ -65,7 +65,8 @@ def engine_ips(spec, ds: Dataset, device: str, precision: str, batch: int, warmu
         if r["status"] != "completed":
             raise SystemExit(f"engine run {r['status']}: {r.get('error')}")
         rows = store.step_metrics(r["run_id"])
-        windows = [row["images_per_sec"] for row in rows[warmup::warmup]][1:] or [rows[-1]["images_per_sec"]]
+        # rows[warmup] opens the first window after warm-up; each window has one images/s value
+        windows = [row["images_per_sec"] for row in rows[warmup::warmup]] or [rows[-1]["images_per_sec"]]
         store.close()
     return statistics.median(windows)
 
