@@ -24,15 +24,15 @@ from alexnet.arithmetic import human_bytes, human_count  # noqa: E402
 from explorer import jobs  # noqa: E402
 from explorer.state import current_spec, current_summary  # noqa: E402
 
-st.set_page_config(page_title="AlexNet Explorer", page_icon="🧠", layout="wide")
+st.set_page_config(page_title="AlexNet Explorer", page_icon=":material/hub:", layout="wide")
 
-PAGES = [
-    ("home.py", "Start here", "🏠"),
-    ("architecture.py", "Architecture", "📐"),
-    ("train.py", "Train", "🏋️"),
-    ("runs.py", "Runs", "📈"),
-    ("activations.py", "Activations", "🔬"),
-    ("experiments.py", "Experiments", "🧪"),
+PAGES = [  # Material icons ship with Streamlit's font; emoji need a system emoji font
+    ("home.py", "Start here", ":material/home:"),
+    ("architecture.py", "Architecture", ":material/architecture:"),
+    ("train.py", "Train", ":material/model_training:"),
+    ("runs.py", "Runs", ":material/monitoring:"),
+    ("activations.py", "Activations", ":material/grid_view:"),
+    ("experiments.py", "Experiments", ":material/science:"),
 ]
 pages = [st.Page(str(ROOT / "pages" / f), title=t, icon=i, default=(f == "home.py"))
          for f, t, i in PAGES if (ROOT / "pages" / f).exists()]

@@ -1,5 +1,7 @@
 """Landing page: what this is and what to do first."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from alexnet import get_preset, list_presets
@@ -14,6 +16,8 @@ st.markdown(
     "3. **Activations** and **Experiments** — see what each layer responds to, and test the "
     "tutorials' claims (ReLU vs tanh, overlapping pooling, LRN, dropout) yourself."
 )
+if st.button("Open the Architecture page →", type="primary", key="home_go"):
+    st.switch_page(Path(__file__).parent / "architecture.py")
 st.subheader("The networks in the tutorials")
 rows = []
 for name in list_presets():
