@@ -169,9 +169,10 @@ RECIPES: dict[str, dict[str, Any]] = {
                             schedule="step", step_epochs=0.0, step_gamma=0.1, batch_size=64, epochs=30,
                             init="kaiming", label_smoothing=0.0, flip=True, translate=0.125),
     # The recipe the alexnet-cifar-32 preset is tuned with: one-cycle SGD, flip + translate.
-    "cifar-cpu": dict(optimizer="sgd", lr=0.04, momentum=0.9, nesterov=True, weight_decay=5e-4,
-                      schedule="onecycle", batch_size=128, epochs=10, init="default", label_smoothing=0.1,
-                      flip=True, translate=0.125),
+    # Tuned on a 10,000-image CIFAR-10 subset on 2 CPU cores: 6 epochs ≈ 70 %.
+    "cifar-cpu": dict(optimizer="sgd", lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4,
+                      schedule="onecycle", batch_size=64, epochs=6, init="default", label_smoothing=0.1,
+                      flip=True, translate=0.0625),
 }
 # The seeds' step schedules: keras drops at 1/3 and 2/3 (100/200 of 300 epochs).
 _STEP_MILESTONES = {"keras-sgd-steps": (1 / 3, 2 / 3)}
@@ -537,8 +538,8 @@ def _run(spec, cfg, store, run_id, progress, dataset, flag, state, result, finis
     bs = min(cfg.batch_size, n_train)
     # drop the last partial batch (as fast trainers do): every step has the same shape
     steps_per_epoch = max(1, n_train // bs)
-    progress = [0.0]  # fraction of the run done, for schedules that follow the clock
-    sched = make_scheduler(opt, cfg, steps_per_epoch, progress)
+    lr_progress = [0.0]  # fraction of the run done, for schedules that follow the clock
+    sched = make_scheduler(opt, cfg, steps_per_epoch, lr_progress)
     timed = isinstance(sched, torch.optim.lr_scheduler.LambdaLR) and cfg.max_seconds is not None
     eval_reserve = 0.0  # seconds the last evaluation + checkpoint took: kept free at the end of the budget
     scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" and device.type == "cuda" else None
@@ -615,7 +616,7 @@ def _run(spec, cfg, store, run_id, progress, dataset, flag, state, result, finis
                 lr = opt.param_groups[0]["lr"]
                 if timed:
                     budget = max(1e-3, cfg.max_seconds - eval_reserve)
-                    progress[0] = max((step + 1) / total_steps, (time.perf_counter() - t_start) / budget)
+                    lr_progress[0] = max((step + 1) / total_steps, (time.perf_counter() - t_start) / budget)
                 if step + 1 < total_steps or cfg.schedule != "onecycle" or timed:
                     sched.step()
                 step += 1
