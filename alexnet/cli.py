@@ -114,7 +114,11 @@ def cmd_summary(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+LIGHT_COMMANDS = ("presets", "summary")  # pure arithmetic: no torch import
+
+
+def build_parser(training: bool = True) -> argparse.ArgumentParser:
+    """The argument parser; ``training=False`` leaves out the commands that need torch."""
     p = argparse.ArgumentParser(prog="python -m alexnet", description="AlexNet Explorer command line")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -130,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     sp.set_defaults(func=cmd_summary)
 
+    if not training:
+        return p
     try:
         from . import train_cli
     except ImportError:  # the training engine is optional for the arithmetic
@@ -143,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(training=not (argv and argv[0] in LIGHT_COMMANDS))
     args = parser.parse_args(argv)
     try:
         return args.func(args)
