@@ -423,8 +423,10 @@ def preprocess(x: torch.Tensor, spec_input, mean, std, device=None, *,
     if device is not None:
         x = x.to(device, non_blocking=True)
     c_in = x.shape[1]
-    if len(mean) != c_in or len(std) != c_in:
-        raise DatasetError(f"mean/std have {len(mean)} values but the images have {c_in} channels")
+    if len(mean) != len(std):
+        raise DatasetError(f"mean has {len(mean)} values but std has {len(std)}")
+    if len(mean) != c_in:  # e.g. a checkpoint's 3-channel stats for a gray image: convert the stats
+        mean, std = adapt_stats(mean, std, len(mean), c_in)
     x = x.float().div_(255)  # [N, C, H, W] in 0–1
     if c_in == 4:
         x, c_in, mean, std = x[:, :3], 3, mean[:3], std[:3]

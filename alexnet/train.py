@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .build import build_model
-from .data import Dataset, DatasetError, augment, load_dataset, preprocess
+from .data import Dataset, DatasetError, adapt_stats, augment, load_dataset, preprocess
 from .runs import RunStore
 from .spec import NetSpec, SpecError, as_spec
 
@@ -492,7 +492,7 @@ def _save_on_stop(state, store, run_id):
         if "model" in state:
             store.save_checkpoint(run_id, "last", _checkpoint(state["model"], state["spec"], state["cfg"],
                                                               state["ds"], state["epoch"], state.get("test_acc"),
-                                                              state["ds"].mean, state["ds"].std))
+                                                              state["mean"], state["std"]))
     except Exception:  # noqa: BLE001 - best effort while being interrupted
         pass
 
@@ -545,7 +545,9 @@ def _run(spec, cfg, store, run_id, progress, dataset, flag, state, result, finis
     scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" and device.type == "cuda" else None
     translate_px = int(round(cfg.translate * min(spec.input.height, spec.input.width)))
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    state.update(model=model, spec=spec, cfg=cfg, ds=ds, epoch=0)
+    # the normalisation the network's input sees (the dataset's stats after gray↔RGB): saved in checkpoints
+    net_mean, net_std = adapt_stats(ds.mean, ds.std, ds.image_shape[0], spec.input.channels)
+    state.update(model=model, spec=spec, cfg=cfg, ds=ds, epoch=0, mean=net_mean, std=net_std)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
@@ -664,7 +666,7 @@ def _run(spec, cfg, store, run_id, progress, dataset, flag, state, result, finis
                                      "epoch_seconds": round(epoch_secs, 3), "peak_mem_bytes": peak})
             state.update(epoch=done, test_acc=test_acc)
             result.update(epochs=done, test_acc=round(test_acc, 4), train_loss=round(train_loss, 4))
-            ckpt = _checkpoint(model, spec, cfg, ds, done, test_acc, ds.mean, ds.std)
+            ckpt = _checkpoint(model, spec, cfg, ds, done, test_acc, net_mean, net_std)
             store.save_checkpoint(run_id, "last", ckpt)
             if test_acc > best_acc:
                 best_acc = test_acc

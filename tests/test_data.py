@@ -257,8 +257,11 @@ def test_preprocess_single_image_normalises_resizes_and_converts_channels():
     rgb = preprocess(g, (3, 1, 2), [0.5], [0.5])
     assert rgb.shape == (1, 3, 1, 2) and torch.allclose(rgb[0, :, 0, 0], torch.tensor([-1.0] * 3))
     assert adapt_stats([0.1, 0.2, 0.3], [1, 1, 1], 3, 1)[0] == [pytest.approx(0.299 * 0.1 + 0.587 * 0.2 + 0.114 * 0.3)]
+    # a checkpoint's 3-channel stats used on a gray image: the stats are converted too
+    one = preprocess(torch.full((1, 1, 2, 2), 128, dtype=torch.uint8), (3, 2, 2), mean, std)
+    assert one.shape == (1, 3, 2, 2) and one.abs().max() < 1e-5
     with pytest.raises(DatasetError):
-        preprocess(img, (3, 8, 8), [0.5], [0.5])  # stats for the wrong channel count
+        preprocess(img, (3, 8, 8), [0.5], [0.5, 0.5])  # mean and std disagree
 
 
 def test_channel_stats_match_numpy():

@@ -95,11 +95,12 @@ def test_adapt_spec_resizes_the_classifier():
 
 
 # ---- a real run ---------------------------------------------------------------------------------
-def test_train_records_metrics_and_checkpoints_that_reproduce_the_accuracy(tmp_path, digits):
+def test_train_records_metrics_and_checkpoints_that_reproduce_the_accuracy(tmp_path, digits, capsys):
     store = RunStore(tmp_path)
     cfg = make_config("quick", epochs=2, batch_size=64, lr=0.1, flip=True, translate=0.125, **FAST)
     r = train(TINY, cfg, store=store, progress=False, dataset=digits)
     assert r["status"] == "completed", r
+    assert "step/s" not in capsys.readouterr().err  # progress=False: no bar
     assert set(r) >= {"run_id", "status", "epochs", "test_acc", "train_loss", "images_per_sec", "seconds", "device"}
     assert r["epochs"] == 2 and r["test_acc"] > 0.6 and r["device"].startswith("cpu")
     run = store.get_run(r["run_id"])
@@ -129,6 +130,9 @@ def test_gray_data_on_an_rgb_network_with_resize(tmp_path, digits):
     r = train(spec, make_config("quick", epochs=1, max_steps=3, **FAST), store=RunStore(tmp_path), progress=False,
               dataset=digits)
     assert r["status"] == "completed" and r["epochs"] == pytest.approx(3 / 22, abs=1e-3)
+    ckpt = torch.load(RunStore(tmp_path).checkpoint_path(r["run_id"], "last"), weights_only=True)
+    assert ckpt["input_mean"] == [digits.mean[0]] * 3  # the stats the 3-channel input was normalised with
+    assert ckpt["spec"]["layers"][-1]["out_features"] == 10  # classifier resized for the 10 digits
 
 
 # ---- failures are data ----------------------------------------------------------------------
