@@ -452,7 +452,8 @@ def train(spec: NetSpec | dict | str, config: TrainConfig | dict | None = None, 
         spec_error = f"invalid network: {e}"
         spec_dict = spec if isinstance(spec, dict) else {}
     if run_id is None:
-        data_name = dataset.name if dataset is not None else cfg.dataset
+        data_name = dataset.name if dataset is not None else (os.path.basename(cfg.dataset.rstrip("/\\"))
+                                                              or cfg.dataset)
         run_name = name or f"{spec_dict.get('name', 'network')} on {data_name}"
         run_id = store.create_run(run_name, spec_dict, cfg.to_dict(), experiment_id=experiment_id)
     elif store.get_run(run_id) is None:
@@ -550,6 +551,7 @@ def _run(spec, cfg, store, run_id, progress, dataset, flag, state, result, finis
     state.update(model=model, spec=spec, cfg=cfg, ds=ds, epoch=0, mean=net_mean, std=net_std)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+        torch.backends.cudnn.benchmark = True  # every training batch has the same shape
 
     total_steps = cfg.epochs * steps_per_epoch
     if cfg.max_steps:
