@@ -456,8 +456,20 @@ def train(spec: NetSpec | dict | str, config: TrainConfig | dict | None = None, 
                                                               or cfg.dataset)
         run_name = name or f"{spec_dict.get('name', 'network')} on {data_name}"
         run_id = store.create_run(run_name, spec_dict, cfg.to_dict(), experiment_id=experiment_id)
-    elif store.get_run(run_id) is None:
-        raise ValueError(f"no run {run_id!r} in {store.root}")
+    else:
+        existing = store.get_run(run_id)
+        if existing is None:
+            raise ValueError(f"no run {run_id!r} in {store.root}")
+        if existing["status"] != "queued" or store.stop_requested(run_id):
+            # cancelled (or started elsewhere) while this process was starting: leave it alone
+            result.update(run_id=run_id, status=existing["status"],
+                          error=f"run {run_id} is {existing['status']}"
+                                + (" and a stop was requested" if store.stop_requested(run_id) else "")
+                                + "; only a queued run is started")
+            if existing["status"] == "queued":
+                store.set_status(run_id, "stopped", error="cancelled before it started")
+                result["status"] = "stopped"
+            return result
     result["run_id"] = run_id
     store.mark_running(run_id, device="?")
 

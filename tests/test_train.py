@@ -304,3 +304,21 @@ def test_time_budget_anneals_the_learning_rate_and_stops(tmp_path, digits):
     assert r["status"] == "completed" and 0 < r["epochs"] < 1000
     lrs = [s["lr"] for s in store.step_metrics(r["run_id"])]
     assert max(lrs) > 5 * lrs[0] and lrs[-1] < max(lrs) / 3  # warmed up, then annealed before the end
+
+
+def test_a_run_cancelled_while_its_process_starts_is_not_trained(runs_dir):
+    """The UI cancels a queued run (stop flag) just as its training process starts:
+    train() must not mark it running and train it anyway."""
+    from alexnet import get_spec
+    from alexnet.runs import RunStore
+    from alexnet.train import make_config, train
+
+    store = RunStore(runs_dir)
+    cfg = make_config("quick", dataset="digits", epochs=1, train_subset=100, device="cpu").to_dict()
+    rid = store.create_run("x", get_spec("alexnet-mini-15").to_dict(), cfg)
+    store.request_stop(rid)
+    out = train(store.get_run(rid)["spec"], cfg, store=store, run_id=rid, progress=False)
+    assert out["status"] == "stopped"
+    run = store.get_run(rid)
+    assert run["status"] == "stopped" and run["error"] == "cancelled before it started"
+    assert store.epoch_metrics(rid) == [] and store.step_metrics(rid) == []
