@@ -320,5 +320,6 @@ def test_a_run_cancelled_while_its_process_starts_is_not_trained(runs_dir):
     out = train(store.get_run(rid)["spec"], cfg, store=store, run_id=rid, progress=False)
     assert out["status"] == "stopped"
     run = store.get_run(rid)
-    assert run["status"] == "stopped" and run["error"] == "cancelled before it started"
+    assert run["status"] == "stopped" and run["started"] is None  # never marked running
     assert store.epoch_metrics(rid) == [] and store.step_metrics(rid) == []
+    assert store.checkpoint_path(rid, "last") is None
