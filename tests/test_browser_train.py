@@ -99,7 +99,9 @@ def test_design_train_watch_live_and_find_it_on_runs(page, app_server):
     nav(pg, "Train")
     pg.get_by_text("current network (lenet-5)").wait_for()
     assert "1×16×28" in pg.locator('[data-testid="stSidebar"]').inner_text()
-    type_number(pg, "Epochs", 3)
+    # long enough (15 epochs, ~330 logged steps) that a quiet machine cannot finish it
+    # before the page has drawn the chart once
+    type_number(pg, "Epochs", 15)
     wait_for_app(pg)
     pg.get_by_text("3 · Launch").wait_for()
     screenshot(pg, "train_before_launch")

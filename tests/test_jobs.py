@@ -179,7 +179,9 @@ def test_explain_exit_and_progress():
     assert jobs.fmt_seconds(75) == "1 min 15 s"
 
 
-def test_estimate_uses_macs_and_memory():
+def test_estimate_uses_macs_and_memory(monkeypatch):
+    # a fixed CPU rate: the measured one depends on how busy and how fast the machine is
+    monkeypatch.setattr(jobs, "cpu_flops_per_second", lambda: 50e9)
     e1 = jobs.estimate(TINY, dataset="digits", batch_size=64, epochs=2, device="cpu")
     assert e1["steps_per_epoch"] == 22 and e1["train_images"] == 1437
     assert e1["seconds_total"] == pytest.approx(2 * e1["seconds_per_epoch"])
