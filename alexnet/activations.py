@@ -689,12 +689,14 @@ def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(rows[0]), int(cols[0]), int(rows[-1]), int(cols[-1])
 
 
-def unit_box(spec: NetSpec, layer: str, row: int, col: int) -> tuple[int, int, int, int]:
-    """The arithmetic's receptive-field box for unit (row, col) of ``layer``."""
+def unit_box(spec: NetSpec, layer: str, row: int, col: int) -> tuple[int, int, int, int] | None:
+    """The arithmetic's receptive-field box for unit (row, col) of ``layer``, or None for a
+    unit whose every tap lands in padding (it sees no input pixel at all)."""
     from .arithmetic import receptive_box
 
     s = analyze(spec)
     for info in s.layers:
         if info.name == layer:
-            return receptive_box(info, row, col, spec.input.height, spec.input.width)
+            box = receptive_box(info, row, col, spec.input.height, spec.input.width)
+            return box if box[2] >= box[0] and box[3] >= box[1] else None
     raise ValueError(f"no layer named {layer!r}")

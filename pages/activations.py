@@ -191,11 +191,14 @@ i1, i2 = st.columns(2)
 unit = f"{layer}[{ch}, {row}, {col}]" if spatial else f"{layer}[{ch}]"
 i1.plotly_chart(fig.input_figure(arr, title=f"Input as the network sees it ({c}×{h}×{w})", box=box,
                                  box_label=unit, grad_box=grad_box), key="act_input_fig")
-i1.caption(f"Unit {unit} sees input rows {box[0]}–{box[2]}, columns {box[1]}–{box[3]} (receptive field {rf}, "
-           f"jump {layers[layer]['jump']}; clipped at the border)."
-           + ("" if grad_box is None else f" Non-zero gradient on rows {grad_box[0]}–{grad_box[2]}, columns "
-              f"{grad_box[1]}–{grad_box[3]}: " + ("inside the box." if grad_box[0] >= box[0] and grad_box[1] >= box[1]
-                                                  and grad_box[2] <= box[2] and grad_box[3] <= box[3] else "OUTSIDE the box!")))
+if box is None:
+    i1.caption(f"Unit {unit} sees no input pixel: every tap of its window lands in padding.")
+else:
+    i1.caption(f"Unit {unit} sees input rows {box[0]}–{box[2]}, columns {box[1]}–{box[3]} (receptive field {rf}, "
+               f"jump {layers[layer]['jump']}; clipped at the border)."
+               + ("" if grad_box is None else f" Non-zero gradient on rows {grad_box[0]}–{grad_box[2]}, columns "
+                  f"{grad_box[1]}–{grad_box[3]}: " + ("inside the box." if grad_box[0] >= box[0] and grad_box[1] >= box[1]
+                                                      and grad_box[2] <= box[2] and grad_box[3] <= box[3] else "OUTSIDE the box!")))
 preds = A.top_k(acts.logits, 5, weights.classes if weights is not None else None)
 if preds is None:
     i2.info("This network does not end in class scores, so there are no predictions.")
