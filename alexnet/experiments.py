@@ -405,7 +405,13 @@ class VariantResult:
 def run_result(store, run_id: str, target_acc: float | None) -> dict:
     run = store.get_run(run_id) or {"status": "deleted"}
     ep = store.epoch_metrics(run_id) if run.get("status") != "deleted" else []
-    accs = [(e["epoch"], e["test_acc"], e.get("time")) for e in ep if e.get("test_acc") is not None]
+    # time = training seconds up to that epoch (sum of epoch_seconds): start-up costs such as
+    # loading data or the first optimizer's imports are not charged to the variant
+    elapsed, accs = 0.0, []
+    for e in ep:
+        elapsed += e.get("epoch_seconds") or 0.0
+        if e.get("test_acc") is not None:
+            accs.append((e["epoch"], e["test_acc"], elapsed))
     out = {"run_id": run_id, "status": run.get("status"), "epochs": len(accs),
            "final_acc": accs[-1][1] if accs and run.get("status") == "completed" else None,
            "best_acc": max(a for _, a, _ in accs) if accs else None,
@@ -415,8 +421,7 @@ def run_result(store, run_id: str, target_acc: float | None) -> dict:
         hit = next(((e, t) for e, a, t in accs if a >= target_acc), None)
         if hit:
             out["epochs_to_target"] = hit[0]
-            started = run.get("started")
-            out["seconds_to_target"] = (hit[1] - started) if (hit[1] and started) else None
+            out["seconds_to_target"] = hit[1] or None
     steps = store.step_metrics(run_id) if accs else []
     ips = [s["images_per_sec"] for s in steps if s.get("images_per_sec")]
     out["images_per_sec"] = statistics.median(ips) if ips else None
