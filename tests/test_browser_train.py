@@ -64,6 +64,17 @@ def wait_points_above(pg, n: int, timeout_s: float = 90) -> int:
     raise AssertionError(f"the loss chart stayed at {loss_points(pg)} points (wanted > {n}); charts: {titles}")
 
 
+def scroll_to(locator) -> None:
+    """Scroll an element into view for a screenshot; the live fragment may replace it
+    mid-scroll (detached element), so retry — the scroll only frames the picture."""
+    for _ in range(5):
+        try:
+            locator.scroll_into_view_if_needed(timeout=5_000)
+            return
+        except Exception:  # noqa: BLE001 - playwright's Error for a re-rendered element
+            time.sleep(0.3)
+
+
 def only_run(runs_dir) -> dict:
     runs = RunStore(runs_dir).list_runs()
     assert len(runs) == 1, runs
@@ -112,14 +123,14 @@ def test_design_train_watch_live_and_find_it_on_runs(page, app_server):
     first = wait_points_above(pg, 0, timeout_s=120)
     later = wait_points_above(pg, first, timeout_s=60)
     assert later > first
-    pg.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
+    scroll_to(pg.locator(".js-plotly-plot").first)
     pg.mouse.wheel(0, 250)
     time.sleep(0.5)
     shot = screenshot(pg, "train_live_chart")
     print(f"\nloss chart: {first} → {later} points while watching; screenshot {shot}")
     pg.get_by_text("Completed.").wait_for(timeout=180_000)
     wait_for_app(pg)
-    pg.get_by_text("Estimate (").scroll_into_view_if_needed()
+    scroll_to(pg.get_by_text("Estimate ("))
     run = only_run(app_server.runs_dir)
     assert run["status"] == "completed", run
     assert run["spec"]["input"] == {"channels": 1, "height": 16, "width": 28}
