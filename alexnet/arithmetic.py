@@ -363,8 +363,9 @@ def analyze(config: dict | NetSpec | str) -> Summary:
         t = layer.type
         name = names[i]
         if broken:
+            bad = next(x for x in layers if x.status == "error")
             layers.append(LayerInfo(i, name, t, None, None, status="not_computed",
-                                    message=f"cannot be computed: an earlier layer ({errors[0].split(':')[0]}) failed"))
+                                    message=f"cannot be computed: layer {bad.index} '{bad.name}' above fails"))
             continue
         info = LayerInfo(i, name, t, shape, None)
         spatial = len(shape) == 3
