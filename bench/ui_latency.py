@@ -119,19 +119,21 @@ def main(argv: list[str] | None = None) -> int:
             print()
             sys.stdout.flush()
             try:
-                mod.main([]) if _takes_argv(mod.main) else mod.main()
+                mod.main([]) if _takes_argv(mod.main) else mod.main()  # argv-style or keyword defaults
             except SystemExit:
                 pass
     return 0 if med <= TARGET_MS else 1
 
 
 def _takes_argv(fn) -> bool:
+    """True for ``main(argv)``; False for ``main()`` or ``main(steps=…, …)`` with defaults."""
     import inspect
 
     try:
-        return len(inspect.signature(fn).parameters) > 0
+        params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
         return False
+    return bool(params) and params[0].name == "argv"
 
 
 if __name__ == "__main__":
