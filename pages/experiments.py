@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from alexnet import SpecError, get_spec, list_presets
+from alexnet import SpecError, analyze, get_spec, list_presets
 from alexnet.experiments import BUILTINS, SWITCHES, ExperimentStore, make_variants
 from alexnet.train import RECIPES, ConfigError, make_config
 from explorer import exp_views as ev
@@ -47,6 +47,9 @@ base = current_spec() if base_name == "current network" else get_spec(base_name)
 base, fit_note = fit_to_dataset(base, dataset)
 if fit_note:
     st.caption(fit_note)
+errors = analyze(base).errors
+if errors:
+    st.error(f"The base network does not compute, so it cannot be trained: {errors[0]}")
 try:
     cfg = make_config(recipe, epochs=int(epochs), dataset=dataset).to_dict()
     values = [v for lbl, v in settings if lbl in chosen]
@@ -58,7 +61,8 @@ if variants:
     st.dataframe(ev.variant_preview(base, cfg, variants), hide_index=True, width="stretch", key="exp_preview")
     n = len(variants) * seeds
     src = base_name if base_name != "current network" else base.name
-    if st.button(f"Run {n} training run{'s' if n > 1 else ''}", type="primary", key="exp_launch"):
+    if st.button(f"Run {n} training run{'s' if n > 1 else ''}", type="primary", key="exp_launch",
+                 disabled=bool(errors) or any(not analyze(v.spec).ok for v in variants)):
         name = (pick if b and b.switch == switch else f"{switch}") + f" · {src} on {dataset}"
         exp_id = exps.create(name, switch, base.to_dict(), cfg, variants, list(range(seeds)), target,
                              submit=lambda nm, spec, c, experiment_id: mgr.submit(

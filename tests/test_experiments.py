@@ -171,3 +171,19 @@ def test_experiments_page_renders_preview(builtin, runs_dir):
     assert changes[0].startswith("—")  # the first setting is the base's own
     assert changes[1]  # the other names the switched layers
     assert at.button(key="exp_launch").label == "Run 2 training runs"
+
+
+def test_experiments_page_refuses_a_collapsing_base(runs_dir):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "explorer" / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("../pages/experiments.py")
+    at.session_state["exp_builtin"] = "relu-vs-tanh"
+    at.session_state["exp_base_relu-vs-tanh"] = "paddle-cifar10-32"
+    at.run()
+    assert not at.exception, at.exception
+    assert any("does not compute" in e.value and "pool3" in e.value for e in at.error)
+    assert at.button(key="exp_launch").disabled
