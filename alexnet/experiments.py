@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .arithmetic import analyze
-from .spec import ACTIVATIONS, NetSpec, layer_from_dict
+from .spec import ACTIVATIONS, NetSpec, spec_changes
 
 # ---------------------------------------------------------------------------------------
 # switches: each setting maps a (spec dict, config dict) to a variant
@@ -197,33 +197,21 @@ def make_variants(spec: NetSpec | dict, config: dict, switch: str, values: list 
 
 
 def layer_diff(a: dict, b: dict) -> list[str]:
-    """Human-readable differences between two spec dicts, layer by layer."""
-    la, lb = a["layers"], b["layers"]
-    out = []
-    if a.get("input") != b.get("input"):
-        out.append(f"input {a.get('input')} → {b.get('input')}")
-    import difflib
-
-    key = [json.dumps(x, sort_keys=True) for x in la], [json.dumps(x, sort_keys=True) for x in lb]
-    sm = difflib.SequenceMatcher(a=key[0], b=key[1], autojunk=False)
-    for op, i1, i2, j1, j2 in sm.get_opcodes():
-        if op == "equal":
-            continue
-        if op == "replace" and i2 - i1 == j2 - j1:
-            for i, j in zip(range(i1, i2), range(j1, j2)):
-                x, y = la[i], lb[j]
-                if x["type"] != y["type"]:
-                    out.append(f"layer {i}: {x['type']} → {y['type']}")
-                    continue
-                fa = layer_from_dict(x).to_dict()
-                fb = layer_from_dict(y).to_dict()
-                ch = [f"{k} {fa.get(k)} → {fb.get(k)}" for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)]
-                out.append(f"layer {i} ({x['type']}): " + ", ".join(ch))
+    """Human-readable differences between two spec dicts (``spec_changes`` as text)."""
+    out: list[str] = []
+    for c in spec_changes(a, b):
+        if c["where"] in ("input", "num_classes"):
+            out.append(f"{c['where']} {c['from']} → {c['to']}")
+        elif c["field"] == "type" and c["to"] == "—":
+            out.append(f"{c['where']} ({c['from']}) removed")
+        elif c["field"] == "type" and c["from"] == "—":
+            out.append(f"{c['where']} ({c['to']}) added")
+        elif c["field"] == "type":
+            out.append(f"{c['where']}: {c['from']} → {c['to']}")
+        elif out and out[-1].startswith(c["where"] + ":"):  # more fields of the same layer
+            out[-1] += f", {c['field']} {c['from']} → {c['to']}"
         else:
-            for i in range(i1, i2):
-                out.append(f"layer {i} ({la[i]['type']}) removed")
-            for j in range(j1, j2):
-                out.append(f"layer {j} ({lb[j]['type']}) added")
+            out.append(f"{c['where']}: {c['field']} {c['from']} → {c['to']}")
     return out
 
 

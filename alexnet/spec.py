@@ -14,6 +14,7 @@ No torch import here: the UI imports this on every rerun.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import re
 from dataclasses import dataclass, field
@@ -541,4 +542,46 @@ def layer_names(spec: NetSpec) -> list[str]:
                 break
         taken.add(n)
         out.append(n)
+    return out
+
+
+def spec_changes(a: dict, b: dict) -> list[dict]:
+    """What changed from network ``a`` to ``b`` (spec dicts), one row per change:
+    ``{"where", "field", "from", "to"}`` (values as text).  Layers are aligned with
+    difflib, so an inserted or deleted layer is one 'added'/'removed' row (field
+    'type', the other side '—') instead of shifting every layer after it; fields are
+    compared after filling in defaults."""
+    out = []
+    for key in ("input", "num_classes"):
+        if a.get(key) != b.get(key):
+            out.append({"where": key, "field": "", "from": str(a.get(key)), "to": str(b.get(key))})
+    la, lb = a.get("layers", []), b.get("layers", [])
+
+    def full(x):
+        try:
+            return layer_from_dict(x).to_dict()
+        except SpecError:
+            return x
+
+    keys_a = [json.dumps(x, sort_keys=True) for x in la]
+    keys_b = [json.dumps(x, sort_keys=True) for x in lb]
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=keys_a, b=keys_b, autojunk=False).get_opcodes():
+        if op == "equal":
+            continue
+        if op == "replace" and i2 - i1 == j2 - j1:
+            for i, j in zip(range(i1, i2), range(j1, j2)):
+                x, y = full(la[i]), full(lb[j])
+                if x.get("type") != y.get("type"):
+                    out.append({"where": f"layer {i}", "field": "type", "from": str(x.get("type")),
+                                "to": str(y.get("type"))})
+                    continue
+                for f in sorted(set(x) | set(y)):
+                    if x.get(f) != y.get(f):
+                        out.append({"where": f"layer {i} ({x.get('type')})", "field": f,
+                                    "from": str(x.get(f)), "to": str(y.get(f))})
+        else:
+            out += [{"where": f"layer {i}", "field": "type", "from": str(la[i].get("type")), "to": "—"}
+                    for i in range(i1, i2)]
+            out += [{"where": f"layer {j}", "field": "type", "from": "—", "to": str(lb[j].get("type"))}
+                    for j in range(j1, j2)]
     return out

@@ -16,6 +16,7 @@ import numpy as np
 import streamlit as st
 
 from alexnet.arithmetic import human_bytes
+from alexnet.spec import spec_changes
 from explorer import jobs
 from explorer import run_figures as rf
 
@@ -83,28 +84,8 @@ def table_rows(runs: list[dict], metas: dict[str, dict]) -> list[dict]:
 
 
 def spec_diff(a: dict, b: dict) -> list[dict]:
-    """What changed from network ``a`` to network ``b``: input, classes, and each layer
-    position's type and fields (added/removed layers included)."""
-    out = []
-    for key in ("input", "num_classes"):
-        if a.get(key) != b.get(key):
-            out.append({"where": key, "field": "", "from": str(a.get(key)), "to": str(b.get(key))})
-    la, lb = a.get("layers", []), b.get("layers", [])
-    for i in range(max(len(la), len(lb))):
-        x = la[i] if i < len(la) else None
-        y = lb[i] if i < len(lb) else None
-        if x == y:
-            continue
-        where = f"layer {i}"
-        if x is None or y is None or x.get("type") != y.get("type"):
-            out.append({"where": where, "field": "type",
-                        "from": "—" if x is None else x.get("type"), "to": "—" if y is None else y.get("type")})
-            continue
-        where = f"layer {i} ({x.get('type')})"
-        for f in sorted(set(x) | set(y)):
-            if x.get(f) != y.get(f):
-                out.append({"where": where, "field": f, "from": str(x.get(f)), "to": str(y.get(f))})
-    return out
+    """What changed from network ``a`` to network ``b`` (see ``alexnet.spec.spec_changes``)."""
+    return spec_changes(a, b)
 
 
 def config_diff(configs: list[dict]) -> list[dict]:
