@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -436,68 +437,71 @@ def train(spec: NetSpec | dict | str, config: TrainConfig | dict | None = None, 
     store = store if store is not None else RunStore()
     result: dict[str, Any] = {"run_id": run_id, "status": "failed", "epochs": 0, "test_acc": None,
                               "train_loss": None, "images_per_sec": None, "seconds": 0.0, "device": None}
+    cfg, spec, spec_dict, problem = _read_inputs(spec, config)
+    if run_id is None:
+        run_id = store.create_run(name or _run_name(spec_dict, cfg, dataset), spec_dict, cfg.to_dict(),
+                                  experiment_id=experiment_id)
+    elif _refused(store, run_id, result):
+        return result
+    result["run_id"] = run_id
+    store.mark_running(run_id, device="?")
+    run = _Training(cfg, store, run_id, result, t_start, progress)
+    if problem:  # a bad config or spec is recorded as a failed run
+        return run.finish("failed", problem)
+    threads = torch.get_num_threads()
+    try:
+        if cfg.cpu_threads:
+            torch.set_num_threads(cfg.cpu_threads)
+        with _sigterm_sets(run.flag):
+            return run.execute(spec, dataset)
+    except KeyboardInterrupt:
+        _save_on_stop(run.state, store, run_id)
+        run.finish("stopped", "interrupted from the keyboard (Ctrl-C)")
+        raise
+    finally:
+        torch.set_num_threads(threads)
 
-    # --- config and spec: bad ones are recorded as a failed run ------------------------
-    cfg_error = spec_error = None
+
+def _read_inputs(spec, config) -> tuple[TrainConfig, Any, dict, str | None]:
+    """(config, spec, the spec as a dict, what is wrong with them or None).  A bad config
+    is replaced by the defaults and a bad spec left as given, so the run can be recorded."""
+    problem = None
     try:
         cfg = config if isinstance(config, TrainConfig) else (
             TrainConfig.from_dict(config) if config is not None else make_config("quick"))
         cfg.validate()
     except (ConfigError, TypeError) as e:
-        cfg, cfg_error = TrainConfig(), str(e)
+        cfg, problem = TrainConfig(), str(e)
     try:
         spec = as_spec(spec)
         spec_dict = spec.to_dict()
     except SpecError as e:
-        spec_error = f"invalid network: {e}"
+        problem = problem or f"invalid network: {e}"
         spec_dict = spec if isinstance(spec, dict) else {}
-    if run_id is None:
-        data_name = dataset.name if dataset is not None else (os.path.basename(cfg.dataset.rstrip("/\\"))
-                                                              or cfg.dataset)
-        run_name = name or f"{spec_dict.get('name', 'network')} on {data_name}"
-        run_id = store.create_run(run_name, spec_dict, cfg.to_dict(), experiment_id=experiment_id)
-    else:
-        existing = store.get_run(run_id)
-        if existing is None:
-            raise ValueError(f"no run {run_id!r} in {store.root}")
-        if existing["status"] != "queued" or store.stop_requested(run_id):
-            # cancelled (or started elsewhere) while this process was starting: leave it alone
-            result.update(run_id=run_id, status=existing["status"],
-                          error=f"run {run_id} is {existing['status']}"
-                                + (" and a stop was requested" if store.stop_requested(run_id) else "")
-                                + "; only a queued run is started")
-            if existing["status"] == "queued":
-                store.set_status(run_id, "stopped", error="cancelled before it started")
-                result["status"] = "stopped"
-            return result
-    result["run_id"] = run_id
-    store.mark_running(run_id, device="?")
+    return cfg, spec, spec_dict, problem
 
-    def finish(status: str, error: str | None = None) -> dict:
-        store.set_status(run_id, status, error)
-        result["status"] = status
-        result["seconds"] = round(time.perf_counter() - t_start, 2)
-        if error:
-            result["error"] = error
-        return result
 
-    if cfg_error or spec_error:
-        return finish("failed", cfg_error or spec_error)
+def _run_name(spec_dict: dict, cfg: TrainConfig, dataset: Dataset | None) -> str:
+    data_name = dataset.name if dataset is not None else (os.path.basename(cfg.dataset.rstrip("/\\")) or cfg.dataset)
+    return f"{spec_dict.get('name', 'network')} on {data_name}"
 
-    flag = _StopFlag()
-    state: dict[str, Any] = {}
-    threads = torch.get_num_threads()
-    try:
-        if cfg.cpu_threads:
-            torch.set_num_threads(cfg.cpu_threads)
-        with _sigterm_sets(flag):
-            return _run(spec, cfg, store, run_id, progress, dataset, flag, state, result, finish, t_start)
-    except KeyboardInterrupt:
-        _save_on_stop(state, store, run_id)
-        finish("stopped", "interrupted from the keyboard (Ctrl-C)")
-        raise
-    finally:
-        torch.set_num_threads(threads)
+
+def _refused(store: RunStore, run_id: str, result: dict) -> bool:
+    """False when the stored run ``run_id`` may start.  Else (cancelled or started elsewhere
+    while this process was starting) ``result`` says why, and the run is left alone."""
+    existing = store.get_run(run_id)
+    if existing is None:
+        raise ValueError(f"no run {run_id!r} in {store.root}")
+    stop = store.stop_requested(run_id)
+    if existing["status"] == "queued" and not stop:
+        return False
+    result.update(run_id=run_id, status=existing["status"],
+                  error=f"run {run_id} is {existing['status']}" + (" and a stop was requested" if stop else "")
+                  + "; only a queued run is started")
+    if existing["status"] == "queued":
+        store.set_status(run_id, "stopped", error="cancelled before it started")
+        result["status"] = "stopped"
+    return True
 
 
 def _save_on_stop(state, store, run_id):
@@ -510,26 +514,42 @@ def _save_on_stop(state, store, run_id):
         pass
 
 
-def _run(spec, cfg, store, run_id, progress, dataset, flag, state, result, finish, t_start) -> dict:
-    from tqdm import tqdm
+class _RunFailed(RuntimeError):
+    """A run that cannot go on; the message is what the store records."""
 
-    # --- device, data, model ---------------------------------------------------------
-    try:
-        device = resolve_device(cfg.device)
-    except ConfigError as e:
-        return finish("failed", str(e))
-    result["device"] = device_label(device)
-    store.set_device(run_id, result["device"])
-    torch.manual_seed(cfg.seed)
+
+@dataclass
+class _EpochTotals:
+    """What one epoch's training steps add up to (tensors stay on the device until read)."""
+
+    loss_sum: torch.Tensor
+    correct: torch.Tensor
+    seen: int = 0
+    epoch_float: float = 0.0  # epochs done at the last step (fractional when the epoch was cut short)
+    seconds: float = 0.0  # training steps only, no evaluation
+
+    def add(self, loss: torch.Tensor, out: torch.Tensor, yb: torch.Tensor) -> None:
+        self.seen += len(yb)
+        self.loss_sum += loss.detach().double() * len(yb)
+        self.correct += (out.detach().argmax(1) == yb).sum()
+
+
+def _load_data(cfg: TrainConfig, dataset: Dataset | None, device: torch.device) -> Dataset:
+    """The dataset (given or loaded by name), subset as configured, on the training device."""
     try:
         ds = dataset if dataset is not None else load_dataset(cfg.dataset)
         if cfg.train_subset:
             ds = ds.subset(cfg.train_subset, seed=cfg.seed)
-        ds = ds.to(device)
+        return ds.to(device)
     except DatasetError as e:
-        return finish("failed", f"dataset: {e}")
+        raise _RunFailed(f"dataset: {e}") from None
     except torch.OutOfMemoryError:
-        return finish("failed", "the dataset does not fit in GPU memory; use --train-subset or the CPU")
+        raise _RunFailed("the dataset does not fit in GPU memory; use --train-subset or the CPU") from None
+
+
+def _prepare_model(spec: NetSpec, cfg: TrainConfig, ds: Dataset, device: torch.device) -> tuple[NetSpec, nn.Module]:
+    """The spec fitted to the dataset's classes and its initialised model on ``device``
+    (channels-last except on MPS: faster convolutions on CUDA and on CPU/oneDNN)."""
     notes = list(ds.notes)
     try:
         spec, note = adapt_spec(spec, ds.num_classes)
@@ -537,186 +557,280 @@ def _run(spec, cfg, store, run_id, progress, dataset, flag, state, result, finis
             notes.append(note)
         model = build_model(spec)
     except SpecError as e:
-        return finish("failed", f"invalid network: {e}")
+        raise _RunFailed(f"invalid network: {e}") from None
     init_weights(model, cfg.init)
-    channels_last = device.type != "mps"  # faster convolutions on CUDA and on CPU (oneDNN)
     model = model.to(device)
-    if channels_last:
+    if device.type != "mps":
         model = model.to(memory_format=torch.channels_last)
     for n in notes:
         print(f"note: {n}", file=sys.stderr)
-    train_model = torch.compile(model) if cfg.compile else model
-    opt = make_optimizer(model, cfg)
-    n_train = len(ds.y_train)
-    bs = min(cfg.batch_size, n_train)
-    # drop the last partial batch (as fast trainers do): every step has the same shape
-    steps_per_epoch = max(1, n_train // bs)
-    lr_progress = [0.0]  # fraction of the run done, for schedules that follow the clock
-    sched = make_scheduler(opt, cfg, steps_per_epoch, lr_progress)
-    timed = isinstance(sched, torch.optim.lr_scheduler.LambdaLR) and cfg.max_seconds is not None
-    eval_reserve = 0.0  # seconds the last evaluation + checkpoint took: kept free at the end of the budget
-    scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" and device.type == "cuda" else None
-    translate_px = int(round(cfg.translate * min(spec.input.height, spec.input.width)))
-    gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    # the normalisation the network's input sees (the dataset's stats after gray↔RGB): saved in checkpoints
-    net_mean, net_std = adapt_stats(ds.mean, ds.std, ds.image_shape[0], spec.input.channels)
-    state.update(model=model, spec=spec, cfg=cfg, ds=ds, epoch=0, mean=net_mean, std=net_std)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        torch.backends.cudnn.benchmark = True  # every training batch has the same shape
+    return spec, model
 
-    total_steps = cfg.epochs * steps_per_epoch
-    if cfg.max_steps:
-        total_steps = min(total_steps, cfg.max_steps)
-    bar = tqdm(total=total_steps, desc=f"{spec.name} on {ds.name}", unit="step", file=sys.stderr,
-               disable=not progress, dynamic_ncols=True, leave=True)
-    step = 0
-    best_acc = -1.0
-    test_acc = None
-    train_time = 0.0  # seconds in training steps (no evaluation)
-    images_seen = 0
-    stop_reason: str | None = None
-    time_up = False
-    last_poll = time.perf_counter()
-    pending: list[tuple[int, float, torch.Tensor, float]] = []  # (step, epoch, loss tensor, lr)
-    window_t, window_imgs = time.perf_counter(), 0
-    epoch_float = 0.0
 
-    def flush_steps():
-        nonlocal window_t, window_imgs
-        if not pending:
-            return
-        losses = torch.stack([p[2] for p in pending]).float().cpu()
-        bad = (~torch.isfinite(losses)).nonzero()
-        if len(bad):
-            raise Diverged(f"diverged at step {pending[int(bad[0])][0]} (learning rate too high?): "
-                           f"the loss became {losses[int(bad[0])].item()}")
-        _sync(device)
-        now = time.perf_counter()
-        ips = window_imgs / max(now - window_t, 1e-9)
-        window_t, window_imgs = now, 0
-        store.log_steps(run_id, [{"step": s, "epoch": round(e, 4), "loss": float(v), "lr": lr,
-                                  "images_per_sec": round(ips, 1)}
-                                 for (s, e, _, lr), v in zip(pending, losses.tolist())])
-        bar.set_postfix(loss=f"{losses[-1].item():.3f}",
-                        acc=f"{test_acc:.3f}" if test_acc is not None else "—", img_s=f"{ips:,.0f}")
-        pending.clear()
+class _Training:
+    """One training run while it runs: its inputs, what set-up builds, and the counters the
+    steps update.  ``execute`` runs the steps: set-up, one epoch at a time, evaluation and
+    checkpoint after each; ``_failure_of`` turns whatever they raise into a failed run."""
 
-    try:
-        model.train()
-        epoch = 0
-        for epoch in range(1, cfg.epochs + 1):
-            t_epoch = time.perf_counter()
-            perm = torch.randperm(n_train, device=device, generator=gen)
-            loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-            correct = torch.zeros((), device=device, dtype=torch.int64)
-            seen = 0
-            for i in range(steps_per_epoch):
-                idx = perm[i * bs:(i + 1) * bs]
-                xb = preprocess(ds.x_train[idx], spec.input, ds.mean, ds.std, device, channels_last=channels_last)
-                yb = ds.y_train[idx]
-                if cfg.flip or translate_px or cfg.color_jitter:
-                    xb = augment(xb, flip=cfg.flip, translate=translate_px, color_jitter=cfg.color_jitter,
-                                 generator=gen)
-                with _autocast(device, cfg.precision):
-                    out = train_model(xb)
-                    loss = F.cross_entropy(out.float(), yb, label_smoothing=cfg.label_smoothing)
-                opt.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.step(opt)
-                    scaler.update()
-                else:
-                    loss.backward()
-                    opt.step()
-                lr = opt.param_groups[0]["lr"]
-                if timed:
-                    budget = max(1e-3, cfg.max_seconds - eval_reserve)
-                    lr_progress[0] = max((step + 1) / total_steps, (time.perf_counter() - t_start) / budget)
-                if step + 1 < total_steps or cfg.schedule != "onecycle" or timed:
-                    sched.step()
-                step += 1
-                seen += len(idx)
-                window_imgs += len(idx)
-                images_seen += len(idx)
-                ld = loss.detach()
-                loss_sum += ld.double() * len(idx)
-                correct += (out.detach().argmax(1) == yb).sum()
-                epoch_float = epoch - 1 + (i + 1) / steps_per_epoch
-                pending.append((step, epoch_float, ld, lr))
-                if step % cfg.log_every == 0:
-                    flush_steps()
-                bar.update(1)
-                now = time.perf_counter()
-                if flag.reason is None and now - last_poll > 1.0:
-                    last_poll = now
-                    if store.stop_requested(run_id):
-                        flag.set("stop requested")
-                if flag.reason is not None:
-                    stop_reason = flag.reason
-                    break
-                if cfg.max_seconds is not None and now - t_start > cfg.max_seconds - eval_reserve:
-                    time_up = True
-                    break
-                if cfg.max_steps is not None and step >= cfg.max_steps:
-                    break
-            flush_steps()
-            _sync(device)
-            epoch_secs = time.perf_counter() - t_epoch  # training only; evaluation comes next
-            train_time += epoch_secs
-            if store.get_run(run_id) is None:  # deleted while training: nothing left to write to
-                bar.close()
-                result["status"] = "deleted"
-                return result
-            train_loss = float(loss_sum) / max(1, seen)
-            train_acc = int(correct) / max(1, seen)
-            t_eval = time.perf_counter()
-            test_loss, test_acc = evaluate(model, ds.x_test, ds.y_test, spec, ds.mean, ds.std, device,
-                                           cfg.precision, cfg.eval_batch_size, channels_last)
-            done = epoch if seen == steps_per_epoch * bs else round(epoch_float, 4)
-            peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
-            store.log_epoch(run_id, {"epoch": done, "train_loss": train_loss, "train_acc": train_acc,
-                                     "test_loss": test_loss, "test_acc": test_acc,
-                                     "epoch_seconds": round(epoch_secs, 3), "peak_mem_bytes": peak})
-            state.update(epoch=done, test_acc=test_acc)
-            result.update(epochs=done, test_acc=round(test_acc, 4), train_loss=round(train_loss, 4))
-            ckpt = _checkpoint(model, spec, cfg, ds, done, test_acc, net_mean, net_std)
-            store.save_checkpoint(run_id, "last", ckpt)
-            if test_acc > best_acc:
-                best_acc = test_acc
-                store.save_checkpoint(run_id, "best", ckpt)
-            eval_reserve = time.perf_counter() - t_eval + 0.5
-            bar.set_postfix(loss=f"{train_loss:.3f}", acc=f"{test_acc:.3f}",
-                            img_s=f"{images_seen / max(train_time, 1e-9):,.0f}")
-            if stop_reason or time_up or (cfg.max_steps is not None and step >= cfg.max_steps):
-                break
-    except Diverged as e:
-        bar.close()
-        return finish("failed", str(e))
-    except torch.OutOfMemoryError:
-        bar.close()
-        state.clear()
-        suggestion = _suggest_batch(model, spec, cfg, ds, device, opt)
+    def __init__(self, cfg: TrainConfig, store: RunStore, run_id: str, result: dict, t_start: float,
+                 progress: bool):
+        self.cfg, self.store, self.run_id, self.result = cfg, store, run_id, result
+        self.t_start, self.progress = t_start, progress
+        self.flag = _StopFlag()
+        self.state: dict[str, Any] = {}  # what a checkpoint on Ctrl-C needs
+        self.device: torch.device | None = None
+        self.model = self.opt = self.bar = None
+        self.step = 0
+        self.best_acc = -1.0
+        self.test_acc: float | None = None
+        self.train_time = 0.0  # seconds in training steps (no evaluation)
+        self.images_seen = 0
+        self.stop_reason: str | None = None
+        self.time_up = self.deleted = False
+        self.eval_reserve = 0.0  # seconds the last evaluation + checkpoint took: kept free at the end of the budget
+        self.last_poll = self.window_t = time.perf_counter()
+        self.window_imgs = 0
+        self.pending: list[tuple[int, float, torch.Tensor, float]] = []  # (step, epoch, loss tensor, lr)
+
+    def finish(self, status: str, error: str | None = None) -> dict:
+        self.store.set_status(self.run_id, status, error)
+        self.result["status"] = status
+        self.result["seconds"] = round(time.perf_counter() - self.t_start, 2)
+        if error:
+            self.result["error"] = error
+        return self.result
+
+    # -- the run ---------------------------------------------------------------------
+    def execute(self, spec: NetSpec, dataset: Dataset | None) -> dict:
+        """Set up, train, and record how the run ended (completed, stopped or failed)."""
+        error = self._failure_of(lambda: self._set_up_and_train(spec, dataset))
+        if self.bar is not None:
+            self.bar.close()
+        if error is not None:
+            return self.finish("failed", error)
+        if self.deleted:  # deleted while training: nothing left to write to
+            self.result["status"] = "deleted"
+            return self.result
+        self.result["images_per_sec"] = round(self.images_seen / max(self.train_time, 1e-9), 1)
+        if self.stop_reason:
+            return self.finish("stopped", self.stop_reason)
+        if self.time_up:
+            print(f"note: time limit of {self.cfg.max_seconds:g} s reached after {self.result['epochs']} epochs",
+                  file=sys.stderr)
+        return self.finish("completed")
+
+    def _set_up_and_train(self, spec: NetSpec, dataset: Dataset | None) -> None:
+        self._set_up(spec, dataset)
+        self.model.train()
+        for epoch in range(1, self.cfg.epochs + 1):
+            totals = self._train_epoch(epoch)
+            if self.store.get_run(self.run_id) is None:
+                self.deleted = True
+                return
+            self._evaluate_and_checkpoint(epoch, totals)
+            if self.stop_reason or self.time_up or self._max_steps_reached():
+                return
+
+    def _failure_of(self, body: Callable[[], None]) -> str | None:
+        """Run ``body``; None when it returns, else the message of the failed run."""
+        try:
+            body()
+            return None
+        except (_RunFailed, Diverged, ConfigError, DatasetError, SpecError) as e:
+            return str(e)
+        except torch.OutOfMemoryError:
+            self.state.clear()
+            return self._out_of_memory_message()
+        except Exception as e:  # noqa: BLE001 - recorded in the store, not raised at the caller
+            tb = traceback.format_exc(limit=6)
+            if "out of memory" in str(e).lower():
+                return f"out of memory at batch size {self.cfg.batch_size}: {e}; try a smaller batch size"
+            return f"{type(e).__name__}: {e}\n{tb}"
+
+    def _out_of_memory_message(self) -> str:
+        where = "GPU memory" if self.device is not None and self.device.type == "cuda" else "memory"
+        if self.opt is None:
+            return f"out of {where} while setting up the network; use a smaller network or input size"
+        suggestion = _suggest_batch(self.model, self.spec, self.cfg, self.ds, self.device, self.opt)
         hint = (f"; batch size {suggestion} fits — try --batch-size {suggestion}" if suggestion
                 else "; even batch size 1 does not fit — use a smaller network or input size")
-        where = "GPU memory" if device.type == "cuda" else "memory"
-        return finish("failed", f"out of {where} at batch size {cfg.batch_size}{hint}")
-    except (DatasetError, SpecError) as e:
-        bar.close()
-        return finish("failed", str(e))
-    except Exception as e:  # noqa: BLE001 - recorded in the store, not raised at the caller
-        bar.close()
-        tb = traceback.format_exc(limit=6)
-        if "out of memory" in str(e).lower():
-            return finish("failed", f"out of memory at batch size {cfg.batch_size}: {e}; try a smaller batch size")
-        return finish("failed", f"{type(e).__name__}: {e}\n{tb}")
-    bar.close()
-    result["images_per_sec"] = round(images_seen / max(train_time, 1e-9), 1)
-    if stop_reason:
-        return finish("stopped", stop_reason)
-    if time_up:
-        print(f"note: time limit of {cfg.max_seconds:g} s reached after {result['epochs']} epochs", file=sys.stderr)
-    return finish("completed")
+        return f"out of {where} at batch size {self.cfg.batch_size}{hint}"
+
+    # -- set-up ----------------------------------------------------------------------
+    def _set_up(self, spec: NetSpec, dataset: Dataset | None) -> None:
+        """Device, data, model, optimizer, schedule and progress bar."""
+        cfg = self.cfg
+        self.device = resolve_device(cfg.device)
+        self.result["device"] = device_label(self.device)
+        self.store.set_device(self.run_id, self.result["device"])
+        torch.manual_seed(cfg.seed)
+        self.ds = _load_data(cfg, dataset, self.device)
+        self.spec, self.model = _prepare_model(spec, cfg, self.ds, self.device)
+        self.channels_last = self.device.type != "mps"
+        self.train_model = torch.compile(self.model) if cfg.compile else self.model
+        self.opt = make_optimizer(self.model, cfg)
+        self._plan_steps()
+        # the normalisation the network's input sees (the dataset's stats after gray↔RGB): saved in checkpoints
+        self.net_mean, self.net_std = adapt_stats(self.ds.mean, self.ds.std, self.ds.image_shape[0],
+                                                  self.spec.input.channels)
+        self.state.update(model=self.model, spec=self.spec, cfg=cfg, ds=self.ds, epoch=0, mean=self.net_mean,
+                          std=self.net_std)
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+            torch.backends.cudnn.benchmark = True  # every training batch has the same shape
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=self.total_steps, desc=f"{self.spec.name} on {self.ds.name}", unit="step",
+                        file=sys.stderr, disable=not self.progress, dynamic_ncols=True, leave=True)
+
+    def _plan_steps(self) -> None:
+        """Batch size, steps, learning-rate schedule, grad scaler and augmentation generator."""
+        cfg, device = self.cfg, self.device
+        self.n_train = len(self.ds.y_train)
+        self.batch = min(cfg.batch_size, self.n_train)
+        # drop the last partial batch (as fast trainers do): every step has the same shape
+        self.steps_per_epoch = max(1, self.n_train // self.batch)
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+        if cfg.max_steps:
+            self.total_steps = min(self.total_steps, cfg.max_steps)
+        self.lr_progress = [0.0]  # fraction of the run done, for schedules that follow the clock
+        self.sched = make_scheduler(self.opt, cfg, self.steps_per_epoch, self.lr_progress)
+        self.timed = isinstance(self.sched, torch.optim.lr_scheduler.LambdaLR) and cfg.max_seconds is not None
+        self.scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" and device.type == "cuda" else None
+        self.translate_px = int(round(cfg.translate * min(self.spec.input.height, self.spec.input.width)))
+        self.gen = torch.Generator(device=device).manual_seed(cfg.seed)
+
+    # -- one epoch -------------------------------------------------------------------
+    def _train_epoch(self, epoch: int) -> _EpochTotals:
+        """One pass over the training set in a fresh random order, cut short by a stop
+        request, the time budget or ``max_steps``."""
+        t0 = time.perf_counter()
+        perm = torch.randperm(self.n_train, device=self.device, generator=self.gen)
+        totals = _EpochTotals(torch.zeros((), device=self.device, dtype=torch.float64),
+                              torch.zeros((), device=self.device, dtype=torch.int64))
+        for i in range(self.steps_per_epoch):
+            idx = perm[i * self.batch:(i + 1) * self.batch]
+            out, yb, loss, lr = self._train_step(idx)
+            totals.add(loss, out, yb)
+            totals.epoch_float = epoch - 1 + (i + 1) / self.steps_per_epoch
+            self._record_step(loss.detach(), lr, len(idx), totals.epoch_float)
+            if self._should_stop():
+                break
+        self._flush_steps()
+        _sync(self.device)
+        totals.seconds = time.perf_counter() - t0
+        self.train_time += totals.seconds
+        return totals
+
+    def _train_step(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+        """Gather → preprocess → augment → forward/backward → optimizer and scheduler step.
+        Returns (outputs, labels, loss, the learning rate the step used)."""
+        cfg, ds = self.cfg, self.ds
+        xb = preprocess(ds.x_train[idx], self.spec.input, ds.mean, ds.std, self.device,
+                        channels_last=self.channels_last)
+        yb = ds.y_train[idx]
+        if cfg.flip or self.translate_px or cfg.color_jitter:
+            xb = augment(xb, flip=cfg.flip, translate=self.translate_px, color_jitter=cfg.color_jitter,
+                         generator=self.gen)
+        with _autocast(self.device, cfg.precision):
+            out = self.train_model(xb)
+            loss = F.cross_entropy(out.float(), yb, label_smoothing=cfg.label_smoothing)
+        self.opt.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.opt.step()
+        lr = self.opt.param_groups[0]["lr"]
+        self._step_schedule()
+        return out, yb, loss, lr
+
+    def _step_schedule(self) -> None:
+        cfg = self.cfg
+        if self.timed:
+            budget = max(1e-3, cfg.max_seconds - self.eval_reserve)
+            self.lr_progress[0] = max((self.step + 1) / self.total_steps, (time.perf_counter() - self.t_start) / budget)
+        if self.step + 1 < self.total_steps or cfg.schedule != "onecycle" or self.timed:
+            self.sched.step()
+
+    def _record_step(self, loss: torch.Tensor, lr: float, images: int, epoch_float: float) -> None:
+        self.step += 1
+        self.window_imgs += images
+        self.images_seen += images
+        self.pending.append((self.step, epoch_float, loss, lr))
+        if self.step % self.cfg.log_every == 0:
+            self._flush_steps()
+        self.bar.update(1)
+
+    def _should_stop(self) -> bool:
+        """A stop request (polled from the store once a second, or SIGTERM), the time
+        budget less the last evaluation's time, or ``max_steps``."""
+        now = time.perf_counter()
+        if self.flag.reason is None and now - self.last_poll > 1.0:
+            self.last_poll = now
+            if self.store.stop_requested(self.run_id):
+                self.flag.set("stop requested")
+        if self.flag.reason is not None:
+            self.stop_reason = self.flag.reason
+            return True
+        if self.cfg.max_seconds is not None and now - self.t_start > self.cfg.max_seconds - self.eval_reserve:
+            self.time_up = True
+            return True
+        return self._max_steps_reached()
+
+    def _max_steps_reached(self) -> bool:
+        return self.cfg.max_steps is not None and self.step >= self.cfg.max_steps
+
+    def _flush_steps(self) -> None:
+        """Write the pending step rows (one device sync); a non-finite loss is divergence."""
+        if not self.pending:
+            return
+        losses = torch.stack([p[2] for p in self.pending]).float().cpu()
+        bad = (~torch.isfinite(losses)).nonzero()
+        if len(bad):
+            raise Diverged(f"diverged at step {self.pending[int(bad[0])][0]} (learning rate too high?): "
+                           f"the loss became {losses[int(bad[0])].item()}")
+        _sync(self.device)
+        now = time.perf_counter()
+        ips = self.window_imgs / max(now - self.window_t, 1e-9)
+        self.window_t, self.window_imgs = now, 0
+        self.store.log_steps(self.run_id, [{"step": s, "epoch": round(e, 4), "loss": float(v), "lr": lr,
+                                            "images_per_sec": round(ips, 1)}
+                                           for (s, e, _, lr), v in zip(self.pending, losses.tolist())])
+        acc = f"{self.test_acc:.3f}" if self.test_acc is not None else "—"
+        self.bar.set_postfix(loss=f"{losses[-1].item():.3f}", acc=acc, img_s=f"{ips:,.0f}")
+        self.pending.clear()
+
+    # -- evaluation and checkpoint ---------------------------------------------------
+    def _evaluate_and_checkpoint(self, epoch: int, totals: _EpochTotals) -> None:
+        """Test the model, log the epoch's row and write the 'last' (and 'best') checkpoint."""
+        cfg, ds = self.cfg, self.ds
+        train_loss = float(totals.loss_sum) / max(1, totals.seen)
+        train_acc = int(totals.correct) / max(1, totals.seen)
+        t_eval = time.perf_counter()
+        test_loss, self.test_acc = evaluate(self.model, ds.x_test, ds.y_test, self.spec, ds.mean, ds.std,
+                                            self.device, cfg.precision, cfg.eval_batch_size, self.channels_last)
+        done = epoch if totals.seen == self.steps_per_epoch * self.batch else round(totals.epoch_float, 4)
+        peak = torch.cuda.max_memory_allocated(self.device) if self.device.type == "cuda" else None
+        self.store.log_epoch(self.run_id, {"epoch": done, "train_loss": train_loss, "train_acc": train_acc,
+                                           "test_loss": test_loss, "test_acc": self.test_acc,
+                                           "epoch_seconds": round(totals.seconds, 3), "peak_mem_bytes": peak})
+        self.state.update(epoch=done, test_acc=self.test_acc)
+        self.result.update(epochs=done, test_acc=round(self.test_acc, 4), train_loss=round(train_loss, 4))
+        self._save_checkpoints(done)
+        self.eval_reserve = time.perf_counter() - t_eval + 0.5
+        self.bar.set_postfix(loss=f"{train_loss:.3f}", acc=f"{self.test_acc:.3f}",
+                             img_s=f"{self.images_seen / max(self.train_time, 1e-9):,.0f}")
+
+    def _save_checkpoints(self, done: float) -> None:
+        ckpt = _checkpoint(self.model, self.spec, self.cfg, self.ds, done, self.test_acc, self.net_mean,
+                           self.net_std)
+        self.store.save_checkpoint(self.run_id, "last", ckpt)
+        if self.test_acc > self.best_acc:
+            self.best_acc = self.test_acc
+            self.store.save_checkpoint(self.run_id, "best", ckpt)
 
 
 def load_trained(path, device="cpu") -> tuple[nn.Module, dict]:
