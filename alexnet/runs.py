@@ -359,6 +359,25 @@ class RunStore:
         d.mkdir(parents=True, exist_ok=True)
         return save_checkpoint(d / f"{which}.pt", payload)
 
+    # ---- per-image test record (which test images the latest evaluation got right) ---
+    def save_test_record(self, run_id: str, record: dict) -> Path:
+        """``{"epoch", "n", "correct": base64 bits}`` as test_record.json beside the
+        checkpoints, replaced atomically after every evaluation."""
+        d = self.run_dir(run_id)
+        d.mkdir(parents=True, exist_ok=True)
+        path = d / "test_record.json"
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, path)
+        return path
+
+    def test_record(self, run_id: str) -> dict | None:
+        """The run's latest per-image test record, or None (older runs have none)."""
+        try:
+            return json.loads((self.run_dir(run_id) / "test_record.json").read_text())
+        except (OSError, ValueError):
+            return None
+
 
 def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
     """torch.save to a temp file in the same folder, fsync, then os.replace: a reader
