@@ -8,42 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 
 from .arithmetic import Summary, analyze, human_bytes
+from .cli_common import load_spec
 from .presets import get_preset, list_presets
-from .spec import NetSpec, SpecError
-
-
-def _parse_input(text: str) -> tuple[int, int, int]:
-    m = re.fullmatch(r"\s*(\d+)\s*[x×,]\s*(\d+)\s*[x×,]\s*(\d+)\s*", text)
-    if not m:
-        raise SpecError(f"--input must look like 3x224x224 (channels x height x width), got {text!r}")
-    return int(m[1]), int(m[2]), int(m[3])
-
-
-def load_spec(preset: str | None, config: str | None, input_: str | None) -> NetSpec:
-    """The spec a command works on, from --preset or --config, with --input applied."""
-    if config:
-        try:
-            with open(config, encoding="utf-8") as f:
-                text = f.read(2_000_001)
-        except OSError as e:
-            raise SpecError(f"cannot read --config {config}: {e.strerror}") from None
-        if len(text) > 2_000_000:
-            raise SpecError(f"--config {config} is larger than 2 MB; a network spec is a few KB")
-        spec = NetSpec.from_json(text)
-    else:
-        spec = get_preset(preset or "paper-2012").spec
-    if input_:
-        c, h, w = _parse_input(input_)
-        spec = spec.with_input(c, h, w)
-    return spec
-
-
-def _shape(s) -> str:
-    return "×".join(str(x) for x in s) if s else "—"
+from .spec import SpecError
+from .textfmt import shape_text
 
 
 def format_table(summary: Summary) -> str:
@@ -57,13 +28,13 @@ def format_table(summary: Summary) -> str:
             rows.append((str(x.index), f"{x.name} ({x.type})", "ERROR", "—", "—", "—", x.formula or ""))
             continue
         rf = x.receptive_field
-        rf_s = "×".join(str(v) for v in rf) if isinstance(rf, list) else str(rf)
+        rf_s = shape_text(rf) if isinstance(rf, list) else str(rf)
         mark = "" if x.exact in (None, True) else "  (!)"
-        rows.append((str(x.index), f"{x.name} ({x.type})", _shape(x.out_shape), f"{x.params:,}",
+        rows.append((str(x.index), f"{x.name} ({x.type})", shape_text(x.out_shape), f"{x.params:,}",
                      f"{x.macs:,}", rf_s, (x.formula or "") + mark))
     widths = [max(len(r[i]) for r in rows) for i in range(6)]
     line = "=" * (sum(widths) + 2 * 6 + 20)
-    out = [line, f"{summary.name}: input {_shape(summary.input_shape)}", line]
+    out = [line, f"{summary.name}: input {shape_text(summary.input_shape)}", line]
     for j, r in enumerate(rows):
         cells = [r[0].rjust(widths[0]), r[1].ljust(widths[1]), r[2].ljust(widths[2]),
                  r[3].rjust(widths[3]), r[4].rjust(widths[4]), r[5].rjust(widths[5]), r[6]]
@@ -96,7 +67,7 @@ def cmd_presets(args) -> int:
     w = max(len(r["name"]) for r in rows)
     for r in rows:
         flag = "  (collapses)" if r["collapses"] else ""
-        print(f"{r['name'].ljust(w)}  {_shape(r['input']):>11}  {r['params']:>12,} params  {r['source']}{flag}")
+        print(f"{r['name'].ljust(w)}  {shape_text(r['input']):>11}  {r['params']:>12,} params  {r['source']}{flag}")
     return 0
 
 
@@ -136,15 +107,10 @@ def build_parser(training: bool = True) -> argparse.ArgumentParser:
 
     if not training:
         return p
-    try:
-        from . import train_cli
-    except ImportError:  # the training engine is optional for the arithmetic
-        train_cli = None
-    if train_cli is not None:
-        train_cli.add_parsers(sub)
-        from . import experiments_cli
+    from . import experiments_cli, train_cli  # here: `presets` and `summary` start without them
 
-        experiments_cli.add_parsers(sub)
+    train_cli.add_parsers(sub)
+    experiments_cli.add_parsers(sub)
     return p
 
 

@@ -13,6 +13,12 @@ from __future__ import annotations
 import json
 import sys
 
+from .cli_common import add_config_flags, config_error_text, config_overrides, fail, load_spec
+from .config import ConfigError, make_config
+
+# the training options an experiment takes as flags (the rest come from the recipe)
+CONFIG_FLAGS = ("dataset", "epochs", "batch_size", "lr", "train_subset", "device")
+
 
 def add_parsers(sub) -> None:
     from .experiments import BUILTINS, SWITCHES
@@ -25,14 +31,9 @@ def add_parsers(sub) -> None:
     sp.add_argument("--values", help="comma-separated settings of --switch (default: all)")
     sp.add_argument("--preset", help="base network (default: the built-in's, else alexnet-cifar-32)")
     sp.add_argument("--config", help="base network spec JSON file instead of a preset")
-    sp.add_argument("--dataset", help="digits, mnist, fashion-mnist, cifar10, a folder or an .npz")
     sp.add_argument("--recipe", help="training recipe (default: the built-in's, else quick)")
-    sp.add_argument("--epochs", type=int)
-    sp.add_argument("--batch-size", type=int)
-    sp.add_argument("--lr", type=float)
-    sp.add_argument("--train-subset", type=int)
-    sp.add_argument("--device", help="auto, cpu, cuda")
-    sp.add_argument("--seeds", type=int, default=1, help="seeds per variant (1–3)")
+    add_config_flags(sp, CONFIG_FLAGS)
+    sp.add_argument("--seeds", type=int, default=1, help="seeds per variant (1–5)")
     sp.add_argument("--target", type=float, help="target test accuracy, 0–1, for 'epochs to reach'")
     sp.add_argument("--runs-dir")
     sp.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -56,66 +57,63 @@ def _parse_value(text: str):
         return t
 
 
+def _print_list() -> int:
+    from .experiments import BUILTINS, SWITCHES
+
+    for b in BUILTINS.values():
+        print(f"{b.key:22s} switch={b.switch:12s} {b.preset} on {b.dataset}, {b.epochs} epochs — {b.note}")
+    print()
+    for s in SWITCHES.values():
+        print(f"--switch {s.key:12s} settings: {', '.join(str(v) for _, v in s.settings)} — claim: {s.claim}")
+    return 0
+
+
 def cmd_experiment(args) -> int:
-    from .cli import load_spec
     from .data import DatasetError, load_dataset
-    from .experiments import (
-        BUILTINS,
-        SWITCHES,
-        ExperimentStore,
-        collect,
-        format_table,
-        make_variants,
-        results_table,
-        verdict,
-    )
-    from .runs import RunStore
-    from .train import ConfigError, make_config, train
+    from .experiments import BUILTINS, make_variants
 
     if args.list:
-        for b in BUILTINS.values():
-            print(f"{b.key:22s} switch={b.switch:12s} {b.preset} on {b.dataset}, {b.epochs} epochs — {b.note}")
-        print()
-        for s in SWITCHES.values():
-            print(f"--switch {s.key:12s} settings: {', '.join(str(v) for _, v in s.settings)} — claim: {s.claim}")
-        return 0
+        return _print_list()
     b = BUILTINS.get(args.builtin) if args.builtin else None
     switch = b.switch if b else args.switch
     if not switch:
-        print("error: give --builtin NAME or --switch NAME (see --list)", file=sys.stderr)
-        return 2
+        return fail("give --builtin NAME or --switch NAME (see --list)")
     values = [_parse_value(v) for v in args.values.split(",")] if args.values else (list(b.values) if b else None)
     if not 1 <= args.seeds <= 5:
-        print("error: --seeds must be between 1 and 5", file=sys.stderr)
-        return 2
+        return fail("--seeds must be between 1 and 5")
     spec = load_spec(args.preset or (b.preset if b else "alexnet-cifar-32") if not args.config else None,
                      args.config, None)
-    dataset = args.dataset or (b.dataset if b else "digits")
-    overrides = {"dataset": dataset}
-    for k in ("epochs", "batch_size", "lr", "train_subset", "device"):
-        if getattr(args, k) is not None:
-            overrides[k] = getattr(args, k)
+    overrides = {"dataset": b.dataset if b else "digits", **config_overrides(args, CONFIG_FLAGS)}
     if "epochs" not in overrides and b:
         overrides["epochs"] = b.epochs
     try:
         cfg = make_config(args.recipe or (b.recipe if b else "quick"), **overrides).to_dict()
         variants = make_variants(spec, cfg, switch, values)
-        ds = load_dataset(dataset)
-    except (ConfigError, DatasetError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        ds = load_dataset(cfg["dataset"])
+    except ConfigError as e:
+        return fail(config_error_text(e, overrides))
+    except (DatasetError, ValueError) as e:
+        return fail(str(e))
     target = args.target if args.target is not None else (b.target_acc if b else None)
+    name = (b.key if b else f"{switch} on {spec.name}") + f" ({cfg['dataset']})"
+    return _run_and_report(args, name, switch, spec, cfg, variants, ds, target)
+
+
+def _run_and_report(args, name, switch, spec, cfg, variants, ds, target) -> int:
+    """Create the experiment, train its runs one after another on ``ds``, print the results."""
+    from .experiments import ExperimentStore, collect, format_table, results_table, verdict
+    from .runs import RunStore
+    from .train import train
+
     store = RunStore(args.runs_dir)
     exps = ExperimentStore(store)
-    name = (b.key if b else f"{switch} on {spec.name}") + f" ({dataset})"
     exp_id = exps.create(name, switch, spec.to_dict(), cfg, variants, list(range(args.seeds)), target)
-    exp = exps.get(exp_id)
-    for v in exp["variants"]:
+    for v in exps.get(exp_id)["variants"]:
         for rid in v["run_ids"]:
             run = store.get_run(rid)
             print(f"== {run['name']}", file=sys.stderr)
             train(run["spec"], run["config"], store=store, run_id=rid, progress=not args.no_progress, dataset=ds)
-    results = collect(store, exp, n_test=int(ds.y_test.shape[0]))
+    results = collect(store, exps.get(exp_id), n_test=int(ds.y_test.shape[0]))
     rows = results_table(results)
     text = verdict(results, target)
     if args.json:

@@ -13,59 +13,28 @@ recipe on the embedded ``digits`` dataset.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
+from .cli_common import add_config_flags, config_error_text, config_overrides, fail, load_spec
+from .config import RECIPES, ConfigError, TrainConfig, make_config
+
 DEFAULT_PRESET = "alexnet-cifar-32"
 DEFAULT_RECIPE = "quick"
-
-# CLI flag → TrainConfig field (None values are left to the recipe)
-_OVERRIDES = ("dataset", "epochs", "batch_size", "lr", "device", "train_subset", "seed", "optimizer",
-              "schedule", "weight_decay", "momentum", "warmup_epochs", "init", "label_smoothing", "precision",
-              "max_seconds", "max_steps", "translate", "color_jitter", "step_epochs", "step_gamma",
-              "eval_batch_size", "log_every", "cpu_threads")
+RUNS_DIR_HELP = "run store folder (default $ALEXNET_RUNS_DIR or ./runs)"
 
 
 def add_parsers(sub) -> None:
-    from .train import INITS, OPTIMIZERS, PRECISIONS, RECIPES, SCHEDULES
-
     sp = sub.add_parser("train", help="train a network (default: alexnet-cifar-32 on digits)",
                         description="Train a network; metrics and checkpoints go to the run store.")
     g = sp.add_mutually_exclusive_group()
     g.add_argument("--preset", help=f"a preset network (default {DEFAULT_PRESET})")
     g.add_argument("--config", help="a network spec JSON file")
     sp.add_argument("--input", help="override the network's input size, e.g. 3x32x32")
-    sp.add_argument("--dataset", help="digits (default), mnist, fashion-mnist, cifar10, an image folder or an .npz")
     sp.add_argument("--recipe", choices=list(RECIPES), help=f"training recipe (default {DEFAULT_RECIPE})")
     sp.add_argument("--train-config", help="a training config JSON file (fields of TrainConfig)")
-    sp.add_argument("--epochs", type=int)
-    sp.add_argument("--batch-size", type=int)
-    sp.add_argument("--lr", type=float, help="peak learning rate")
-    sp.add_argument("--optimizer", choices=OPTIMIZERS)
-    sp.add_argument("--schedule", choices=SCHEDULES)
-    sp.add_argument("--step-epochs", type=float, help="step schedule: epochs between drops")
-    sp.add_argument("--step-gamma", type=float, help="step schedule: factor per drop")
-    sp.add_argument("--warmup-epochs", type=float)
-    sp.add_argument("--momentum", type=float)
-    sp.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None)
-    sp.add_argument("--weight-decay", type=float)
-    sp.add_argument("--init", choices=INITS)
-    sp.add_argument("--label-smoothing", type=float)
-    sp.add_argument("--precision", choices=PRECISIONS)
-    sp.add_argument("--device", help="auto (default), cpu, cuda, cuda:N, mps")
-    sp.add_argument("--seed", type=int)
-    sp.add_argument("--max-seconds", type=float, help="wall-clock budget; stops cleanly when reached")
-    sp.add_argument("--max-steps", type=int)
-    sp.add_argument("--train-subset", type=int, help="train on this many images only")
-    sp.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None)
-    sp.add_argument("--translate", type=float, help="random shift, fraction of the input side")
-    sp.add_argument("--color-jitter", type=float)
-    sp.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None)
-    sp.add_argument("--cpu-threads", type=int, help="PyTorch CPU threads (default: PyTorch's choice)")
-    sp.add_argument("--eval-batch-size", type=int)
-    sp.add_argument("--log-every", type=int)
-    sp.add_argument("--runs-dir", help="run store folder (default $ALEXNET_RUNS_DIR or ./runs)")
+    add_config_flags(sp)  # --dataset, --epochs, --lr, … one per TrainConfig field
+    sp.add_argument("--runs-dir", help=RUNS_DIR_HELP)
     sp.add_argument("--run-id", help="train this existing queued run with its stored spec and config")
     sp.add_argument("--name", help="a name for the new run")
     sp.add_argument("--experiment-id", help="group the run into an experiment")
@@ -74,23 +43,16 @@ def add_parsers(sub) -> None:
     sp.set_defaults(func=cmd_train)
 
     sp = sub.add_parser("runs", help="list training runs")
-    sp.add_argument("--runs-dir", help="run store folder (default $ALEXNET_RUNS_DIR or ./runs)")
+    sp.add_argument("--runs-dir", help=RUNS_DIR_HELP)
     sp.add_argument("--json", action="store_true", help="print the runs as JSON (without spec/config)")
     sp.add_argument("--full", action="store_true", help="with --json: include spec and config")
     sp.set_defaults(func=cmd_runs)
 
 
-def _fail(msg: str) -> int:
-    print(f"error: {msg}", file=sys.stderr)
-    return 2
-
-
 def cmd_train(args) -> int:
-    from .cli import load_spec
     from .data import DatasetError
     from .runs import RunStore, RunStoreError
     from .spec import SpecError
-    from .train import RECIPES, ConfigError, TrainConfig, make_config, train
 
     if args.list_recipes:
         print(json.dumps(RECIPES, indent=2))
@@ -98,45 +60,61 @@ def cmd_train(args) -> int:
     try:
         store = RunStore(args.runs_dir)
     except (OSError, ValueError) as e:
-        return _fail(f"cannot open the run store: {e}")
-    overrides = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}
-    for k in ("nesterov", "flip", "compile"):
-        if getattr(args, k) is not None:
-            overrides[k] = getattr(args, k)
+        return fail(f"cannot open the run store: {e}")
+    overrides = config_overrides(args)
     try:
         if args.run_id:
-            extra = [k for k in ("preset", "config", "input", "recipe", "train_config", "name") if getattr(args, k)]
-            extra += [k for k in overrides if k != "device"]
-            if extra:
-                return _fail(f"--run-id trains the stored spec and config; drop {', '.join('--' + k.replace('_', '-') for k in extra)}")
-            run = store.get_run(args.run_id)
-            if run is None:
-                return _fail(f"no run {args.run_id!r} in {store.root}")
-            if run["status"] != "queued":
-                return _fail(f"run {args.run_id} is {run['status']}, not queued; only a queued run can be started")
-            spec = run["spec"]
-            try:
-                cfg = TrainConfig.from_dict(run["config"] or {})
-                if "device" in overrides:
-                    cfg = cfg.replace(device=overrides["device"])
-            except ConfigError:  # recorded as a failed run by train()
-                cfg = run["config"]
-            result = train(spec, cfg, store=store, run_id=args.run_id, progress=not args.no_progress)
-        else:
-            spec = load_spec(args.preset or (None if args.config else DEFAULT_PRESET), args.config, args.input)
-            if args.train_config:
-                with open(args.train_config, encoding="utf-8") as f:
-                    base = TrainConfig.from_dict(json.load(f)).to_dict()
-                base.update(overrides)
-                cfg = TrainConfig.from_dict(base)
-            else:
-                cfg = make_config(args.recipe or DEFAULT_RECIPE, **overrides)
-            result = train(spec, cfg, store=store, progress=not args.no_progress, name=args.name,
-                           experiment_id=args.experiment_id)
-    except (SpecError, ConfigError, DatasetError, RunStoreError) as e:
-        return _fail(str(e))
+            return _train_stored_run(args, store, overrides)
+        result = _train_new_run(args, store, overrides)
+    except ConfigError as e:
+        return fail(config_error_text(e, overrides))
+    except (SpecError, DatasetError, RunStoreError) as e:
+        return fail(str(e))
     except (OSError, json.JSONDecodeError) as e:
-        return _fail(f"cannot read --train-config: {e}")
+        return fail(f"cannot read --train-config: {e}")
+    return _report(result)
+
+
+def _train_new_run(args, store, overrides: dict) -> dict:
+    from .train import train
+
+    spec = load_spec(args.preset or (None if args.config else DEFAULT_PRESET), args.config, args.input)
+    if args.train_config:
+        with open(args.train_config, encoding="utf-8") as f:
+            base = TrainConfig.from_dict(json.load(f)).to_dict()
+        base.update(overrides)
+        cfg = TrainConfig.from_dict(base)
+    else:
+        cfg = make_config(args.recipe or DEFAULT_RECIPE, **overrides)
+    return train(spec, cfg, store=store, progress=not args.no_progress, name=args.name,
+                 experiment_id=args.experiment_id)
+
+
+def _train_stored_run(args, store, overrides: dict) -> int:
+    """--run-id: the stored spec and config of a queued run (the web UI's launch); only
+    --device may be given with it."""
+    from .train import train
+
+    extra = [k for k in ("preset", "config", "input", "recipe", "train_config", "name") if getattr(args, k)]
+    extra += [k for k in overrides if k != "device"]
+    if extra:
+        return fail(f"--run-id trains the stored spec and config; drop {', '.join('--' + k.replace('_', '-') for k in extra)}")
+    run = store.get_run(args.run_id)
+    if run is None:
+        return fail(f"no run {args.run_id!r} in {store.root}")
+    if run["status"] != "queued":
+        return fail(f"run {args.run_id} is {run['status']}, not queued; only a queued run can be started")
+    try:
+        cfg = TrainConfig.from_dict(run["config"] or {})
+        if "device" in overrides:
+            cfg = cfg.replace(device=overrides["device"])
+    except ConfigError:  # recorded as a failed run by train()
+        cfg = run["config"]
+    return _report(train(run["spec"], cfg, store=store, run_id=args.run_id, progress=not args.no_progress))
+
+
+def _report(result: dict) -> int:
+    """The result as the last line of stdout; 0 when completed or stopped, else 1."""
     if result.get("error"):
         print(f"{result['status']}: {result['error']}", file=sys.stderr)
     print(json.dumps(result))

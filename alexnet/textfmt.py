@@ -1,0 +1,24 @@
+"""Text for people: tensor shapes and durations.  Pure Python (no torch), so the CLI's
+light commands and every page can use it.  Byte and count sizes live in
+``alexnet.arithmetic`` (``human_bytes``, ``human_count``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+def shape_text(shape: Iterable[int] | None, empty: str = "—") -> str:
+    """256×6×6 for [256, 6, 6]; ``empty`` for no shape."""
+    return "×".join(str(x) for x in shape) if shape else empty
+
+
+def fmt_seconds(s: float | None) -> str:
+    """4.2 s, 3 min 07 s, 2 h 05 min; — for None."""
+    if s is None:
+        return "—"
+    s = float(s)
+    if s < 60:
+        return f"{s:.1f} s"
+    if s < 3600:
+        return f"{int(s // 60)} min {int(s % 60):02d} s"
+    return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min"
