@@ -17,7 +17,6 @@ checkpoint.  Only KeyboardInterrupt propagates (after the run is marked stopped)
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import os
 import signal
@@ -34,161 +33,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from .build import build_model
+from .config import (  # noqa: F401 - the training options live in config; re-exported here
+    INITS,
+    OPTIMIZERS,
+    PRECISIONS,
+    RECIPES,
+    SCHEDULES,
+    STEP_MILESTONES,
+    ConfigError,
+    TrainConfig,
+    make_config,
+)
 from .data import Dataset, DatasetError, adapt_stats, augment, load_dataset, preprocess
 from .runs import RunStore
 from .spec import NetSpec, SpecError, as_spec
 from .stats import pack_correct
-
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("constant", "step", "cosine", "onecycle")
-INITS = ("default", "kaiming", "xavier")
-PRECISIONS = ("fp32", "bf16", "fp16")
-
-
-class ConfigError(ValueError):
-    """An invalid training config; the message names the field."""
-
-
-@dataclass
-class TrainConfig:
-    """Everything about a training run except the network.  Units in comments."""
-
-    dataset: str = "digits"          # a dataset name (digits, mnist, fashion-mnist, cifar10) or a path
-    batch_size: int = 128            # images per optimizer step
-    epochs: int = 10                 # passes over the training set
-    optimizer: str = "sgd"           # sgd | adam | adamw
-    lr: float = 0.05                 # peak learning rate (the one-cycle maximum; the start of step/cosine)
-    momentum: float = 0.9            # SGD momentum (Adam's beta1 is left at 0.9)
-    nesterov: bool = True            # Nesterov momentum for SGD
-    weight_decay: float = 5e-4       # L2 for SGD/Adam, decoupled for AdamW
-    schedule: str = "onecycle"       # constant | step | cosine | onecycle
-    step_epochs: float = 0.0         # step schedule: epochs between ×step_gamma drops (0 = at 1/2 and 3/4)
-    step_gamma: float = 0.1          # step schedule: the factor at each drop
-    warmup_epochs: float = 0.0       # linear warm-up from lr/10 (constant, step, cosine; one-cycle has its own)
-    init: str = "default"            # default (PyTorch's) | kaiming | xavier
-    label_smoothing: float = 0.0     # cross-entropy label smoothing, 0–1
-    precision: str = "fp32"          # fp32 | bf16 | fp16 (autocast; fp16 adds a grad scaler)
-    device: str = "auto"             # auto (cuda > mps > cpu) | cpu | cuda | cuda:N | mps
-    seed: int = 0                    # seeds torch (weights, shuffling, augmentation)
-    max_seconds: float | None = None  # wall-clock budget for the training loop; stops cleanly after it
-    max_steps: int | None = None     # stop after this many optimizer steps (benchmarks, tests)
-    train_subset: int | None = None  # use only this many training images (a fixed random subset)
-    compile: bool = False            # torch.compile the model (worth it on CUDA for long runs)
-    cpu_threads: int | None = None   # PyTorch CPU threads for this run (None = PyTorch's default)
-    flip: bool = False               # random horizontal flips
-    translate: float = 0.0           # random shifts up to this fraction of the input side (0.125 = 4 px at 32)
-    color_jitter: float = 0.0        # random brightness/contrast, ± this fraction
-    eval_batch_size: int = 1000      # images per forward pass when evaluating
-    log_every: int = 10              # write a step-metrics row every N steps
-    recipe: str | None = None        # the recipe this config came from (informational)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        if not isinstance(d, dict):
-            raise ConfigError(f"a training config must be a JSON object, got {type(d).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"unknown training option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
-        return cls(**d).validate()
-
-    def replace(self, **changes) -> TrainConfig:
-        return dataclasses.replace(self, **changes).validate()
-
-    def validate(self) -> TrainConfig:
-        def need(ok, fld, msg):
-            if not ok:
-                raise ConfigError(f"training option '{fld}' {msg}, got {getattr(self, fld)!r}")
-
-        def is_int(v):
-            return isinstance(v, int) and not isinstance(v, bool)
-
-        def is_num(v):
-            return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-        need(isinstance(self.dataset, str) and self.dataset.strip() != "", "dataset", "must be a name or a path")
-        need(is_int(self.batch_size) and 1 <= self.batch_size <= 65536, "batch_size", "must be an integer 1–65536")
-        need(is_int(self.epochs) and 1 <= self.epochs <= 100000, "epochs", "must be an integer ≥ 1")
-        need(self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}")
-        need(is_num(self.lr) and 0 < self.lr <= 100, "lr", "must be a number > 0")
-        need(is_num(self.momentum) and 0 <= self.momentum < 1, "momentum", "must be in [0, 1)")
-        need(isinstance(self.nesterov, bool), "nesterov", "must be true or false")
-        need(is_num(self.weight_decay) and 0 <= self.weight_decay < 1, "weight_decay", "must be in [0, 1)")
-        need(self.schedule in SCHEDULES, "schedule", f"must be one of {', '.join(SCHEDULES)}")
-        need(is_num(self.step_epochs) and self.step_epochs >= 0, "step_epochs", "must be ≥ 0")
-        need(is_num(self.step_gamma) and 0 < self.step_gamma <= 1, "step_gamma", "must be in (0, 1]")
-        need(is_num(self.warmup_epochs) and 0 <= self.warmup_epochs <= self.epochs, "warmup_epochs",
-             "must be between 0 and epochs")
-        need(self.init in INITS, "init", f"must be one of {', '.join(INITS)}")
-        need(is_num(self.label_smoothing) and 0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
-        need(self.precision in PRECISIONS, "precision", f"must be one of {', '.join(PRECISIONS)}")
-        need(isinstance(self.device, str), "device", "must be auto, cpu, cuda, cuda:N or mps")
-        need(is_int(self.seed), "seed", "must be an integer")
-        need(self.max_seconds is None or (is_num(self.max_seconds) and self.max_seconds > 0), "max_seconds",
-             "must be a number > 0 or null")
-        need(self.max_steps is None or (is_int(self.max_steps) and self.max_steps > 0), "max_steps",
-             "must be an integer > 0 or null")
-        need(self.train_subset is None or (is_int(self.train_subset) and self.train_subset > 0), "train_subset",
-             "must be an integer > 0 or null")
-        need(isinstance(self.compile, bool), "compile", "must be true or false")
-        need(self.cpu_threads is None or (is_int(self.cpu_threads) and 1 <= self.cpu_threads <= 1024), "cpu_threads",
-             "must be an integer ≥ 1 or null")
-        need(isinstance(self.flip, bool), "flip", "must be true or false")
-        need(is_num(self.translate) and 0 <= self.translate <= 0.5, "translate", "must be a fraction in [0, 0.5]")
-        need(is_num(self.color_jitter) and 0 <= self.color_jitter <= 1, "color_jitter", "must be in [0, 1]")
-        need(is_int(self.eval_batch_size) and self.eval_batch_size >= 1, "eval_batch_size", "must be ≥ 1")
-        need(is_int(self.log_every) and self.log_every >= 1, "log_every", "must be ≥ 1")
-        return self
-
-
-# ---- recipes ------------------------------------------------------------------------------
-# Each recipe is a dict of TrainConfig overrides.  The seed recipes keep the seeds'
-# own hyper-parameters (see ../shared/design.md); 'quick' is tuned for 2 CPU cores.
-RECIPES: dict[str, dict[str, Any]] = {
-    # CPU-friendly default: one-cycle SGD with Nesterov momentum, light augmentation.
-    "quick": dict(optimizer="sgd", lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4,
-                  schedule="onecycle", batch_size=64, epochs=5, label_smoothing=0.1, init="default",
-                  flip=False, translate=0.0),
-    # seed 000 (d2l, MXNet): plain SGD lr 0.01, Xavier init, batch 128, 5 epochs.
-    "d2l": dict(optimizer="sgd", lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0,
-                schedule="constant", batch_size=128, epochs=5, init="xavier", label_smoothing=0.0,
-                flip=False, translate=0.0),
-    # seed 001 (PyTorch, CIFAR-10 at 227): Adam 1e-3, batch 32, 2 epochs, nothing else.
-    "seed-001-adam": dict(optimizer="adam", lr=1e-3, momentum=0.9, nesterov=False, weight_decay=0.0,
-                          schedule="constant", batch_size=32, epochs=2, init="default", label_smoothing=0.0,
-                          flip=False, translate=0.0),
-    # seed 003 (PaddlePaddle): momentum 0.9, L2 2e-4, batch 128, lr 0.1/128 per sample
-    # (Paddle divides by the batch: 0.1 here) decaying — a step decay ×0.1 here.
-    "paddle-momentum": dict(optimizer="sgd", lr=0.01, momentum=0.9, nesterov=False, weight_decay=2e-4,
-                            schedule="step", step_epochs=0.0, step_gamma=0.1, batch_size=128, epochs=30,
-                            init="default", label_smoothing=0.0, flip=False, translate=0.0),
-    # seed 004 (Keras): SGD 0.1 → 0.01 → 0.001 (at 1/3 and 2/3 of the run), Nesterov 0.9,
-    # wd 1e-4, batch 64, horizontal flips and 12.5 % shifts, He ('kaiming') init.
-    "keras-sgd-steps": dict(optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4,
-                            schedule="step", step_epochs=0.0, step_gamma=0.1, batch_size=64, epochs=30,
-                            init="kaiming", label_smoothing=0.0, flip=True, translate=0.125),
-    # The recipe the alexnet-cifar-32 preset is tuned with: one-cycle SGD, flip + translate.
-    # Tuned on a 10,000-image CIFAR-10 subset on 2 CPU cores: 6 epochs ≈ 70 %.
-    "cifar-cpu": dict(optimizer="sgd", lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4,
-                      schedule="onecycle", batch_size=64, epochs=6, init="default", label_smoothing=0.1,
-                      flip=True, translate=0.0625),
-}
-# The seeds' step schedules: keras drops at 1/3 and 2/3 (100/200 of 300 epochs).
-_STEP_MILESTONES = {"keras-sgd-steps": (1 / 3, 2 / 3)}
-
-
-def make_config(recipe: str = "quick", **overrides) -> TrainConfig:
-    """A TrainConfig from a named recipe with some fields overridden."""
-    if recipe not in RECIPES:
-        raise ConfigError(f"unknown recipe {recipe!r}; available: {', '.join(RECIPES)}")
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise ConfigError(f"unknown training option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
-    return TrainConfig(**{**RECIPES[recipe], "recipe": recipe, **overrides}).validate()
 
 
 # ---- helpers ------------------------------------------------------------------------------
@@ -311,7 +170,7 @@ def make_scheduler(opt, cfg: TrainConfig, steps_per_epoch: int,
             every = max(1, int(round(cfg.step_epochs * steps_per_epoch)))
             milestones = list(range(every, rest, every))
         else:
-            fracs = _STEP_MILESTONES.get(cfg.recipe or "", (0.5, 0.75))
+            fracs = STEP_MILESTONES.get(cfg.recipe or "", (0.5, 0.75))
             milestones = sorted({max(1, int(f * rest)) for f in fracs})
         main = S.MultiStepLR(opt, milestones=milestones, gamma=cfg.step_gamma)
     if warm <= 0:
