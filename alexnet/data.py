@@ -24,10 +24,15 @@ Sources (``load_dataset``):
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 import pickle
 import shutil
+import socket
+import time
+import urllib.parse
+import zipfile
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -41,7 +46,31 @@ class DatasetError(ValueError):
     """Any problem with a dataset: unknown name, missing files, bad folder, offline."""
 
 
-BUILTIN = ("digits", "mnist", "fashion-mnist", "cifar10")
+@dataclass(frozen=True)
+class BuiltinDataset:
+    """A dataset the engine knows by name, with its published sizes (used for estimates
+    while its files are not on this machine; once they are, the sizes are read from them)."""
+
+    name: str
+    description: str
+    train_size: int
+    test_size: int
+    num_classes: int
+    image_shape: tuple[int, int, int]  # C, H, W
+    download_mb: int  # 0 = shipped with the package
+
+
+DATASETS: dict[str, BuiltinDataset] = {d.name: d for d in (
+    BuiltinDataset("digits", "scikit-learn's 1,797 real 8×8 handwritten digits, shipped with the package "
+                   "(works offline; trains in seconds on a CPU)", 1437, 360, 10, (1, 8, 8), 0),
+    BuiltinDataset("mnist", "70,000 28×28 handwritten digits (torchvision download)", 60000, 10000, 10,
+                   (1, 28, 28), 12),
+    BuiltinDataset("fashion-mnist", "70,000 28×28 clothing images, 10 classes (torchvision download)",
+                   60000, 10000, 10, (1, 28, 28), 30),
+    BuiltinDataset("cifar10", "60,000 32×32 colour photos, 10 classes (torchvision download)", 50000, 10000, 10,
+                   (3, 32, 32), 163),
+)}
+BUILTIN = tuple(DATASETS)
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 MAX_FOLDER_IMAGES = 500_000  # an image folder larger than this is refused (memory)
 
@@ -357,17 +386,27 @@ def _load_image_folder(root: Path, size: tuple[int, int] | None = None) -> Datas
     return _tensors(root.name or str(root), xtr, ytr, xte, yte, classes, skipped=len(skipped), notes=notes)
 
 
+_ALIASES = {"fashionmnist": "fashion-mnist", "cifar-10": "cifar10"}
+
+
+def builtin_name(name_or_path: str | os.PathLike) -> str | None:
+    """The canonical built-in dataset name ('CIFAR_10' → 'cifar10'), or None for a path."""
+    low = str(name_or_path).strip().lower().replace("_", "-")
+    low = _ALIASES.get(low, low)
+    return low if low in DATASETS else None
+
+
 def load_dataset(name_or_path: str | os.PathLike, root: str | os.PathLike | None = None,
                  download: bool = True) -> Dataset:
     """A dataset by name (``digits``, ``mnist``, ``fashion-mnist``, ``cifar10``) or by path
     (an image folder with train/ and test/, or an .npz file).  Raises DatasetError."""
     key = str(name_or_path).strip()
-    low = key.lower().replace("_", "-")
+    low = builtin_name(key)
     if low == "digits":
         return load_digits()
-    if low in ("mnist", "fashion-mnist", "fashionmnist"):
-        return _load_mnist("mnist" if low == "mnist" else "fashion-mnist", data_dir(root), download)
-    if low in ("cifar10", "cifar-10"):
+    if low in ("mnist", "fashion-mnist"):
+        return _load_mnist(low, data_dir(root), download)
+    if low == "cifar10":
         return _load_cifar10(data_dir(root), download)
     path = Path(key).expanduser()
     if path.is_file() and path.suffix.lower() == ".npz":
@@ -378,6 +417,192 @@ def load_dataset(name_or_path: str | os.PathLike, root: str | os.PathLike | None
         raise DatasetError(f"{key}: a dataset path must be a folder (train/<class>/, test/<class>/) or an .npz file")
     raise DatasetError(f"unknown dataset {key!r}: use one of {', '.join(BUILTIN)}, a folder with "
                        "train/<class>/ and test/<class>/ images, or an .npz file")
+
+
+# ---- what a dataset is, before loading it -------------------------------------------------
+@dataclass
+class DatasetInfo:
+    """What the Train page and the estimate need to know about a dataset without loading
+    its images: sizes (read from the files when they are on this machine), where its files
+    go, and why it cannot be used, if it cannot."""
+
+    name: str  # the built-in name, or the path as given
+    kind: str  # 'builtin', 'npz' or 'folder'
+    train_size: int
+    test_size: int
+    num_classes: int
+    image_shape: tuple[int, ...] | None
+    on_disk: bool  # False: a built-in that would be downloaded first
+    sizes_from: str  # 'files' (read from the data) or 'published' (the dataset's published sizes)
+    folder: Path | None = None  # where a built-in's files go
+    files: tuple[str, ...] = ()  # the files that must be in ``folder``
+    url: str = ""  # where they are downloaded from
+    problem: str | None = None  # why it cannot be used as it is (missing path, bad file, …)
+
+    @property
+    def short_name(self) -> str:
+        return self.name if self.kind == "builtin" else Path(self.name).stem or self.name
+
+    def describe(self) -> str:
+        shape = "×".join(map(str, self.image_shape)) if self.image_shape else "?"
+        how = ("read from the files" if self.sizes_from == "files" else "published sizes" if self.on_disk
+               else "published sizes; not on this machine yet")
+        return (f"{self.train_size:,} train / {self.test_size:,} test images, {shape}, "
+                f"{self.num_classes} classes ({how})")
+
+
+def dataset_info(name_or_path: str | os.PathLike, root: str | os.PathLike | None = None) -> DatasetInfo:
+    """Facts about a dataset by name or path, cheaply (headers and file listings only)."""
+    key = str(name_or_path).strip()
+    name = builtin_name(key)
+    if name is not None:
+        return _builtin_info(name, data_dir(root))
+    path = Path(key).expanduser()
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        stamp = None
+    return _path_info(str(path), stamp)
+
+
+def _missing(name: str, kind: str, problem: str) -> DatasetInfo:
+    return DatasetInfo(name, kind, 0, 0, 0, None, False, "files", problem=problem)
+
+
+def _builtin_info(name: str, root: Path) -> DatasetInfo:
+    d = DATASETS[name]
+    info = DatasetInfo(name, "builtin", d.train_size, d.test_size, d.num_classes, d.image_shape, True,
+                       "published")
+    if name == "digits":  # shipped with scikit-learn: always here, its split is fixed
+        return info
+    from torchvision import datasets
+
+    if name == "cifar10":
+        info.folder, info.files, info.url = root / datasets.CIFAR10.base_folder, _CIFAR_FILES, datasets.CIFAR10.url
+        counts = _cifar_counts(str(info.folder)) if all((info.folder / f).exists() for f in _CIFAR_FILES) else None
+    else:
+        cls = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
+        info.folder, info.url = root / cls.__name__ / "raw", cls.mirrors[0]
+        info.files = tuple(f + ".gz" for f in _MNIST_FILES)
+        counts = _idx_counts(info.folder)
+    if counts is None:
+        info.on_disk = False
+    else:
+        info.train_size, info.test_size, info.sizes_from = counts[0], counts[1], "files"
+    return info
+
+
+def _idx_count(path: Path) -> int | None:
+    """The item count in an IDX file's header (plain or .gz), or None when absent/unreadable."""
+    for p, opener in ((path, open), (path.with_name(path.name + ".gz"), gzip.open)):
+        try:
+            with opener(p, "rb") as f:
+                head = f.read(8)
+        except (OSError, EOFError):
+            continue
+        if len(head) == 8:
+            return int.from_bytes(head[4:8], "big")
+    return None
+
+
+def _idx_counts(raw: Path) -> tuple[int, int] | None:
+    n = [_idx_count(raw / f) for f in (_MNIST_FILES[0], _MNIST_FILES[2])]
+    return None if None in n else (n[0], n[1])
+
+
+@functools.lru_cache(maxsize=8)
+def _cifar_counts(folder: str) -> tuple[int, int] | None:
+    try:
+        train = sum(len(_read_cifar_batch(Path(folder) / f"data_batch_{i}")[1]) for i in range(1, 6))
+        return train, len(_read_cifar_batch(Path(folder) / "test_batch")[1])
+    except (OSError, pickle.UnpicklingError, KeyError, ValueError, EOFError, TypeError):
+        return None
+
+
+@functools.lru_cache(maxsize=32)
+def _path_info(path: str, stamp: int | None) -> DatasetInfo:
+    """Facts about an .npz file or an image folder (``stamp``: its mtime, for the cache)."""
+    p = Path(path)
+    if stamp is None:
+        return _missing(path, "npz" if p.suffix.lower() == ".npz" else "folder",
+                        f"{path} does not exist on this machine")
+    if p.is_file() and p.suffix.lower() == ".npz":
+        return _npz_info(p)
+    if p.is_dir():
+        return _folder_info(p)
+    return _missing(path, "npz", f"{path}: a dataset path must be a folder (train/<class>/, test/<class>/) "
+                                 "or an .npz file")
+
+
+def _npz_info(p: Path) -> DatasetInfo:
+    """Shapes from the .npz headers; labels (small) are read to count the classes."""
+    try:
+        shapes = _npz_shapes(p)
+        missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in shapes]
+        if missing:
+            return _missing(str(p), "npz", f"{p}: missing array(s) {', '.join(missing)}; an .npz dataset needs "
+                                           "x_train, y_train, x_test, y_test (and optionally classes)")
+        with np.load(p, allow_pickle=False) as d:
+            top = max(int(np.max(d["y_train"], initial=0)), int(np.max(d["y_test"], initial=0))) + 1
+            n_cls = max(top, len(d["classes"].reshape(-1))) if "classes" in shapes else top
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        return _missing(str(p), "npz", f"{p}: cannot read as an .npz file ({e})")
+    x = shapes["x_train"]
+    image = tuple(x[1:]) if len(x) == 4 and x[1] in (1, 3) else (
+        (x[3], x[1], x[2]) if len(x) == 4 else (1, *x[1:]) if len(x) == 3 else None)
+    return DatasetInfo(str(p), "npz", x[0], shapes["x_test"][0], n_cls, image, True, "files")
+
+
+def _npz_shapes(p: Path) -> dict[str, tuple[int, ...]]:
+    """Array shapes from an .npz's member headers, without reading the arrays."""
+    out = {}
+    with zipfile.ZipFile(p) as z:
+        for member in z.namelist():
+            if not member.endswith(".npy"):
+                continue
+            with z.open(member) as f:
+                version = np.lib.format.read_magic(f)
+                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                    np.lib.format.read_array_header_2_0
+                shape = read(f)[0]
+            out[member[:-4]] = tuple(int(n) for n in shape)
+    return out
+
+
+def _folder_info(p: Path) -> DatasetInfo:
+    try:
+        train, test = _list_split(p, "train"), _list_split(p, "test")
+    except DatasetError as e:
+        return _missing(str(p), "folder", str(e))
+    return DatasetInfo(str(p), "folder", sum(map(len, train.values())), sum(map(len, test.values())),
+                       len(train), None, True, "files")
+
+
+_REACHABLE: dict[str, tuple[float, bool]] = {}
+
+
+def can_download(info: DatasetInfo, timeout: float = 1.5) -> bool:
+    """Whether this machine can reach the host a built-in dataset is downloaded from (a TCP
+    connection to it, remembered for a minute; never with ALEXNET_OFFLINE=1).  Asked only for a dataset that is not on
+    disk, right before the user would download it anyway."""
+    host = urllib.parse.urlsplit(info.url).hostname if info.url else None
+    if not host or os.environ.get("ALEXNET_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    seen = _REACHABLE.get(host)
+    if seen and time.monotonic() - seen[0] < 60:
+        return seen[1]
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        ok = True
+    except OSError:
+        ok = False
+    _REACHABLE[host] = (time.monotonic(), ok)
+    return ok
+
+
+def offline_message(info: DatasetInfo) -> str:
+    """What to do when a built-in dataset is not here and cannot be downloaded from here."""
+    return _offline_message(info.name, info.folder, list(info.files), info.url, None)
 
 
 # ---- batched preprocessing on the device -------------------------------------------------

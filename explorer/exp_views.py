@@ -39,7 +39,9 @@ def variant_preview(base: NetSpec, base_cfg: dict, variants: list[Variant]) -> l
 
 def n_test_of(dataset: str) -> int:
     """Test-set size, for the single-seed noise estimate."""
-    return jobs.dataset_facts(dataset)[1]
+    from alexnet.data import dataset_info
+
+    return dataset_info(dataset).test_size
 
 
 def results_csv(rows: list[dict]) -> str:

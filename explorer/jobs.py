@@ -490,31 +490,6 @@ def fmt_seconds(s: float | None) -> str:
 
 
 # ---- estimates before launch ----------------------------------------------------------
-# Dataset facts the estimate needs (train images, test images, classes).  Used when the
-# engine's data module does not say; ``digits`` is sklearn's 1,797 images split 80/20.
-DATASET_FACTS = {
-    "digits": (1437, 360, 10),
-    "mnist": (60000, 10000, 10),
-    "fashion-mnist": (60000, 10000, 10),
-    "cifar10": (50000, 10000, 10),
-}
-
-
-def dataset_facts(name: str) -> tuple[int, int, int]:
-    """(train images, test images, classes) for a dataset name."""
-    try:
-        from alexnet import data
-
-        info = getattr(data, "dataset_info", None)
-        if callable(info):
-            d = info(name)
-            if isinstance(d, dict) and d.get("train_size"):
-                return int(d["train_size"]), int(d.get("test_size") or 0), int(d.get("num_classes") or 10)
-    except Exception:
-        pass
-    return DATASET_FACTS.get(name, (10000, 2000, 10))
-
-
 _CPU_RATE: list[float] = []
 
 
@@ -559,9 +534,11 @@ def estimate(spec, *, dataset: str, batch_size: int, epochs: int, device: str,
     this CPU or assumed for a GPU; ``measured_step_s`` (timed steps) replaces the model.
     """
     from alexnet.arithmetic import analyze, training_memory_bytes
+    from alexnet.data import dataset_info
 
     summary = analyze(spec)
-    n_train, n_test, classes = dataset_facts(dataset)
+    info = dataset_info(dataset)
+    n_train, n_test, classes = info.train_size, info.test_size, info.num_classes
     if train_subset:
         n_train = min(n_train, int(train_subset))
     dev = resolve_device(device)
@@ -581,7 +558,7 @@ def estimate(spec, *, dataset: str, batch_size: int, epochs: int, device: str,
     mem = training_memory_bytes(summary, batch_size, optimizer)
     return {"device": dev, "seconds_per_epoch": epoch_s, "seconds_total": epoch_s * epochs,
             "step_seconds": step_s, "steps_per_epoch": steps, "train_images": n_train,
-            "memory_bytes": int(mem), "basis": basis, "classes": classes}
+            "memory_bytes": int(mem), "basis": basis, "classes": classes, "dataset_sizes_from": info.sizes_from}
 
 
 def measure_step_seconds(spec_json: str, batch_size: int, steps: int = 3) -> float:

@@ -3,14 +3,17 @@ network to a dataset, and the "too slow" suggestions.  Keeps pages/train.py thin
 
 from __future__ import annotations
 
+import zlib
+
 import streamlit as st
 
 from alexnet import analyze, get_spec, list_presets
+from alexnet.data import DATASETS, DatasetInfo, can_download, dataset_info, offline_message
 from alexnet.spec import NetSpec, SpecError
 from explorer import jobs
 from explorer.state import set_spec
 
-DATASETS = ["digits", "mnist", "fashion-mnist", "cifar10"]
+PATH_CHOICE = "a file or folder…"  # the Dataset box's last entry: type a path
 SMALL_RUN_SECONDS = 600  # a "small run" should finish within ten minutes
 OPTIMIZERS = ["sgd", "adam", "adamw"]
 SCHEDULES = ["constant", "step", "cosine", "onecycle"]
@@ -26,9 +29,47 @@ def engine():
     return train
 
 
+def dataset_picker(prefix: str = "tr") -> tuple[str, DatasetInfo]:
+    """The Dataset box (built-in names, or a path typed in) and what is known about the
+    choice; says at once what it is, or why it cannot be used."""
+    names = [*DATASETS, PATH_CHOICE]
+    pick = st.selectbox("Dataset", names, key=f"{prefix}_dataset")
+    dataset = pick
+    if pick == PATH_CHOICE:
+        dataset = st.text_input("Path to an .npz file or an image folder (train/<class>/…, test/<class>/…)",
+                                key=f"{prefix}_dataset_path", placeholder="/home/me/cifar10-subset.npz").strip()
+        if not dataset:
+            return "", DatasetInfo("", "npz", 0, 0, 0, None, False, "files",
+                                   problem="type the path of an .npz file or an image folder on this machine")
+    info = dataset_info(dataset)
+    return dataset, info
+
+
+def dataset_blocker(info: DatasetInfo) -> str | None:
+    """Why a run on this dataset would fail before training (None: it can start)."""
+    if info.problem:
+        return info.problem
+    if not info.on_disk and not can_download(info):
+        return offline_message(info)
+    return None
+
+
+def show_dataset(info: DatasetInfo, blocker: str | None) -> None:
+    if blocker:
+        st.error(blocker, icon=":material/cloud_off:" if info.kind == "builtin" else ":material/error:")
+        return
+    about = DATASETS[info.name].description + ": " if info.kind == "builtin" else ""
+    st.caption(about + info.describe())
+    if not info.on_disk:
+        mb = DATASETS[info.name].download_mb
+        st.caption(f"Not on this machine yet: the run first downloads it (about {mb} MB) into {info.folder}.")
+
+
 def fit_to_dataset(spec: NetSpec, dataset: str) -> tuple[NetSpec, str]:
     """The network with its last linear layer sized to the dataset's classes."""
-    classes = jobs.dataset_facts(dataset)[2]
+    classes = dataset_info(dataset).num_classes if dataset else 0
+    if classes < 1:
+        return spec, ""
     lin = [i for i, layer in enumerate(spec.layers) if layer.type == "linear"]
     if not lin:
         return spec, ("This network has no classifier (no linear layer); the engine decides how to train it.")
@@ -48,8 +89,9 @@ def _num(label, key, value, lo, hi, step=None, fmt=None, help=None):
     return st.number_input(label, min_value=lo, max_value=hi, value=value, step=step, format=fmt, key=key, help=help)
 
 
-def config_widgets(train) -> tuple[str, dict]:
-    """Recipe picker and overrides; returns (recipe, config dict for the engine)."""
+def config_widgets(train, dataset: str) -> tuple[str, dict]:
+    """Recipe picker and overrides; returns (recipe, config dict for the engine, which
+    trains on ``dataset``)."""
     recipes = list(getattr(train, "RECIPES", {}) or {"quick": {}})
     default = recipes.index("quick") if "quick" in recipes else 0
     recipe = st.selectbox("Recipe", recipes, index=default, key="tr_recipe",
@@ -96,9 +138,27 @@ def config_widgets(train) -> tuple[str, dict]:
                                                 step=0.05, key=k + "jitter"))
     if not o["train_subset"]:
         o["train_subset"] = None
+    o["dataset"] = dataset or "digits"
     if train is None:
         return recipe, dict(base, **o)
     return recipe, train.make_config(recipe, **{f: v for f, v in o.items() if f in base}).to_dict()
+
+
+def run_name_input(default: str) -> str:
+    """The run name box: it follows the network, dataset and recipe (``default``) until
+    the person types a name of their own.  The box's key changes with the name it shows,
+    so the browser never keeps an old default (a widget's value set through session
+    state can lose to the browser's copy)."""
+    value = st.session_state.get("tr_name_custom") or default
+    key = f"tr_name_{zlib.crc32(value.encode()):08x}"
+    st.session_state["tr_name_key"] = key  # for tests and the launch button
+    st.text_input("Run name", value=value, key=key, max_chars=200, on_change=_name_typed, args=(key, default))
+    return st.session_state.get(key) or value
+
+
+def _name_typed(key: str, default: str) -> None:
+    typed = (st.session_state.get(key) or "").strip()
+    st.session_state["tr_name_custom"] = typed if typed and typed != default else None
 
 
 def suggestion(spec: NetSpec, est: dict) -> str:

@@ -8,7 +8,7 @@ from alexnet.train import RECIPES, ConfigError, make_config
 from explorer import exp_views as ev
 from explorer import jobs
 from explorer.state import current_spec
-from explorer.train_form import fit_to_dataset
+from explorer.train_form import dataset_blocker, dataset_picker, fit_to_dataset, show_dataset
 
 st.title("Experiments")
 st.caption("Check the AlexNet tutorials' claims on your own machine: each variant differs from the base in "
@@ -28,8 +28,10 @@ if b:
 c1, c2, c3, c4 = st.columns(4)
 bases = ["current network"] + list_presets()
 base_name = c1.selectbox("Base network", bases, index=bases.index(b.preset) if b else 0, key=f"exp_base_{pick}")
-dataset = c2.selectbox("Dataset", list(jobs.DATASET_FACTS), index=0, key=f"exp_ds_{pick}",
-                       help="digits is embedded and fast; the others download on first use")
+with c2:
+    dataset, ds_info = dataset_picker(prefix=f"exp_ds_{pick}")
+    ds_blocker = dataset_blocker(ds_info)
+    show_dataset(ds_info, ds_blocker)
 recipe = c3.selectbox("Recipe", list(RECIPES), index=list(RECIPES).index(b.recipe) if b else 0, key=f"exp_rc_{pick}")
 epochs = c4.number_input("Epochs", 1, 200, b.epochs if b else 8, key=f"exp_ep_{pick}")
 c1, c2, c3 = st.columns([2, 2, 1])
@@ -62,8 +64,8 @@ if variants:
     n = len(variants) * seeds
     src = base_name if base_name != "current network" else base.name
     if st.button(f"Run {n} training run{'s' if n > 1 else ''}", type="primary", key="exp_launch",
-                 disabled=bool(errors) or any(not analyze(v.spec).ok for v in variants)):
-        name = (pick if b and b.switch == switch else f"{switch}") + f" · {src} on {dataset}"
+                 disabled=bool(errors) or bool(ds_blocker) or any(not analyze(v.spec).ok for v in variants)):
+        name = (pick if b and b.switch == switch else f"{switch}") + f" · {src} on {ds_info.short_name}"
         exp_id = exps.create(name, switch, base.to_dict(), cfg, variants, list(range(seeds)), target,
                              submit=lambda nm, spec, c, experiment_id: mgr.submit(
                                  nm, spec, c, meta={"recipe": recipe, "source": src}, experiment_id=experiment_id))

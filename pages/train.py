@@ -33,8 +33,9 @@ with left:
         spec = get_spec(preset)
     else:
         spec = cur
-    dataset = st.selectbox("Dataset", train_form.DATASETS, key="tr_dataset",
-                           help="digits: 1,797 embedded 8×8 handwritten digits — trains in seconds on a CPU")
+    dataset, info = train_form.dataset_picker()
+    blocker = train_form.dataset_blocker(info)
+    train_form.show_dataset(info, blocker)
     spec, note = train_form.fit_to_dataset(spec, dataset)
     if note:
         st.caption(note)
@@ -46,14 +47,17 @@ with left:
                   help="load the preset as the current network, to edit it on the Architecture page")
 with right:
     st.subheader("2 · Recipe and settings")
-    recipe, cfg = train_form.config_widgets(engine)
+    recipe, cfg = train_form.config_widgets(engine, dataset)
 
 # ---- before launch: device, time and memory ----------------------------------------------
 measured_key = (spec.to_json(indent=None), cfg["batch_size"], jobs.resolve_device(cfg["device"]))
 step_s = st.session_state.get("tr_measured", {}).get(measured_key)
-est = jobs.estimate(spec, dataset=dataset, batch_size=cfg["batch_size"], epochs=cfg["epochs"], device=cfg["device"],
-                    precision=cfg.get("precision", "fp32"), optimizer=cfg.get("optimizer", "sgd"),
-                    train_subset=cfg.get("train_subset") or None, measured_step_s=step_s)
+est = jobs.estimate(spec, dataset=dataset if not blocker else "digits", batch_size=cfg["batch_size"],
+                    epochs=cfg["epochs"], device=cfg["device"], precision=cfg.get("precision", "fp32"),
+                    optimizer=cfg.get("optimizer", "sgd"), train_subset=cfg.get("train_subset") or None,
+                    measured_step_s=step_s)
+if blocker:  # no sizes to estimate from: show the memory (it does not depend on them), not a time
+    est["seconds_per_epoch"] = est["seconds_total"] = None
 with left:
     st.subheader("3 · Launch")
     m = st.columns(2)
@@ -68,12 +72,15 @@ with left:
             st.session_state.setdefault("tr_measured", {})[measured_key] = jobs.measure_step_seconds(
                 measured_key[0], cfg["batch_size"])
             st.rerun()
-    if est["seconds_total"] > train_form.SMALL_RUN_SECONDS:
+    if (est["seconds_total"] or 0) > train_form.SMALL_RUN_SECONDS:
         st.warning(f"This run would take about {jobs.fmt_seconds(est['seconds_total'])} on {est['device']} — too "
                    "long for a small run. " + train_form.suggestion(spec, est))
         train_form.speedup_buttons(spec, source)
-    name = st.text_input("Run name", value=f"{spec.name} · {dataset} · {recipe}", key="tr_name", max_chars=200)
-    if st.button("🚀 Train", type="primary", key="tr_launch", disabled=bool(errors) or engine is None):
+    name = train_form.run_name_input(f"{spec.name} · {info.short_name or '?'} · {recipe}")
+    if blocker:
+        st.caption(f"Train is off until the dataset is usable: {blocker}")
+    if st.button("Train", icon=":material/rocket_launch:", type="primary", key="tr_launch",
+                 disabled=bool(errors) or engine is None or bool(blocker)):
         rid = mgr.submit(name, spec.to_dict(), cfg, meta={"recipe": recipe, "estimate": est,
                                                          "network_source": source})
         st.session_state["tr_watch"] = rid

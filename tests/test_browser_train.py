@@ -116,7 +116,7 @@ def test_design_train_watch_live_and_find_it_on_runs(page, app_server):
     wait_for_app(pg)
     pg.get_by_text("3 · Launch").wait_for()
     screenshot(pg, "train_before_launch")
-    pg.get_by_role("button", name="🚀 Train").click()
+    pg.locator('[data-testid="stBaseButton-primary"]', has_text="Train").click()
     wait_for_app(pg)
 
     # 3. the loss chart gains points while we stay on the page (fragment refresh)
@@ -155,7 +155,7 @@ def test_sigkill_mid_run_shows_interrupted_and_the_server_keeps_serving(page, ap
     pg.get_by_text("a preset").click()
     wait_for_app(pg)
     type_number(pg, "Epochs", 200)
-    pg.get_by_role("button", name="🚀 Train").click()
+    pg.locator('[data-testid="stBaseButton-primary"]', has_text="Train").click()
     wait_for_app(pg)
     wait_points_above(pg, 0, timeout_s=120)
     run = only_run(app_server.runs_dir)
@@ -178,3 +178,53 @@ def test_sigkill_mid_run_shows_interrupted_and_the_server_keeps_serving(page, ap
     nav(pg, "Runs")
     pg.get_by_text("Manage a run").wait_for()
     assert "interrupted" in pg.locator('[data-testid="stAlert"]').first.inner_text().lower()
+
+
+@pytest.fixture
+def offline_data(tmp_path_factory, monkeypatch):
+    """An empty data folder and no downloads, for the server the test starts next."""
+    d = tmp_path_factory.mktemp("no-data")
+    monkeypatch.setenv("ALEXNET_DATA_DIR", str(d))
+    monkeypatch.setenv("ALEXNET_OFFLINE", "1")
+    return d
+
+
+def pick_dataset(pg, name: str) -> None:
+    box = pg.locator('[data-testid="stSelectbox"]', has_text="Dataset").first
+    box.click()
+    pg.get_by_role("option", name=name).click()
+    wait_for_app(pg)
+
+
+def test_launch_on_an_npz_path_and_the_offline_message(offline_data, page, app_server, tmp_path):
+    """Issue 17 in a browser: the chosen dataset (a typed .npz path) is what the run trains
+    on; a built-in dataset that is not here and cannot be downloaded blocks Train."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    npz = tmp_path / "tiny-shapes.npz"
+    np.savez(npz, x_train=rng.integers(0, 256, (64, 8, 8), dtype=np.uint8), y_train=np.arange(64) % 3,
+             x_test=rng.integers(0, 256, (30, 8, 8), dtype=np.uint8), y_test=np.arange(30) % 3)
+    pg = page
+    settle_home(pg)
+    nav(pg, "Train")
+    pg.get_by_text("3 · Launch").wait_for()
+    pick_dataset(pg, "cifar10")
+    pg.get_by_text("Train is off until the dataset is usable").wait_for()
+    assert pg.get_by_text("data_batch_1").count() >= 1 and str(offline_data) in pg.content()
+    assert pg.locator('[data-testid="stBaseButton-primary"]', has_text="Train").is_disabled()
+    screenshot(pg, "train_offline_dataset")
+    pick_dataset(pg, "a file or folder…")
+    box = pg.get_by_label("Path to an .npz file or an image folder", exact=False)
+    box.fill(str(npz))
+    box.press("Enter")
+    wait_for_app(pg)
+    pg.get_by_text("64 train / 30 test images").wait_for()
+    type_number(pg, "Epochs", 1)
+    pg.locator('[data-testid="stBaseButton-primary"]', has_text="Train").click()
+    wait_for_app(pg)
+    pg.get_by_text("Completed.").wait_for(timeout=120_000)
+    run = RunStore(app_server.runs_dir).get_run(only_run(app_server.runs_dir)["id"])
+    assert run["status"] == "completed", run
+    assert run["config"]["dataset"] == str(npz) and "tiny-shapes" in run["name"]
+    assert run["spec"]["layers"][-1]["out_features"] == 3
