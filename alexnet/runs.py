@@ -90,8 +90,9 @@ class RunStoreError(ValueError):
     """A bad run id, or a run that does not exist."""
 
 
-def default_root() -> Path:
-    return Path(os.environ.get("ALEXNET_RUNS_DIR") or "runs").expanduser()
+def default_root(root: str | os.PathLike | None = None) -> Path:
+    """The runs folder: ``root``, else $ALEXNET_RUNS_DIR, else ./runs."""
+    return Path(root or os.environ.get("ALEXNET_RUNS_DIR") or "runs").expanduser()
 
 
 # ---- is a process alive? ------------------------------------------------------------------
@@ -145,7 +146,7 @@ class RunStore:
     processes at once (one SQLite connection per thread, WAL, busy timeout)."""
 
     def __init__(self, root: str | os.PathLike | None = None, *, reap: bool = True):
-        self.root = Path(root).expanduser() if root is not None else default_root()
+        self.root = default_root(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "runs.sqlite"
         self._local = threading.local()
@@ -167,12 +168,24 @@ class RunStore:
             self._local.con, self._local.pid = con, os.getpid()
         return con
 
-    def _write(self, sql: str, args: tuple = ()) -> int:
+    def write(self, sql: str, args: tuple = ()) -> int:
+        """One statement in its own write transaction; the number of rows it changed."""
         con = self._conn()
         with con:
             con.execute("BEGIN IMMEDIATE")
             cur = con.execute(sql, args)
             return cur.rowcount
+
+    def read(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        """The rows of one query (rows index by column name)."""
+        return self._conn().execute(sql, args).fetchall()
+
+    def add_schema(self, script: str) -> None:
+        """Create more tables in this store's database (``CREATE TABLE IF NOT EXISTS …``):
+        how the experiment store keeps its table next to the runs, on the same connection."""
+        con = self._conn()
+        with con:
+            con.executescript(script)
 
     def close(self) -> None:
         con = getattr(self._local, "con", None)
@@ -197,7 +210,7 @@ class RunStore:
                    run_id: str | None = None) -> str:
         """A new run in status 'queued'.  Returns its id."""
         run_id = self._check_id(run_id) if run_id else self.new_id()
-        self._write("INSERT INTO runs (id, name, created, status, spec, config, experiment_id) "
+        self.write("INSERT INTO runs (id, name, created, status, spec, config, experiment_id) "
                     "VALUES (?, ?, ?, 'queued', ?, ?, ?)",
                     (run_id, str(name)[:200] or run_id, time.time(), json.dumps(spec), json.dumps(config),
                      experiment_id))
@@ -230,14 +243,14 @@ class RunStore:
         if status not in STATUSES:
             raise RunStoreError(f"unknown status {status!r}; valid: {', '.join(STATUSES)}")
         finished = time.time() if status in FINISHED else None
-        self._write("UPDATE runs SET status = ?, error = ?, finished = COALESCE(?, finished) WHERE id = ?",
+        self.write("UPDATE runs SET status = ?, error = ?, finished = COALESCE(?, finished) WHERE id = ?",
                     (status, error, finished, run_id))
 
     def rename(self, run_id: str, name: str) -> None:
         name = str(name).strip()[:200]
         if not name:
             raise RunStoreError("a run name cannot be empty")
-        if not self._write("UPDATE runs SET name = ? WHERE id = ?", (name, run_id)):
+        if not self.write("UPDATE runs SET name = ? WHERE id = ?", (name, run_id)):
             raise RunStoreError(f"no run {run_id!r}")
 
     def delete(self, run_id: str) -> None:
@@ -254,8 +267,8 @@ class RunStore:
     def request_stop(self, run_id: str) -> None:
         """Ask a running training to stop (it saves a checkpoint and ends as 'stopped').
         A queued run is marked stopped at once."""
-        self._write("UPDATE runs SET stop_requested = 1 WHERE id = ?", (run_id,))
-        self._write("UPDATE runs SET status = 'stopped', finished = ? WHERE id = ? AND status = 'queued'",
+        self.write("UPDATE runs SET stop_requested = 1 WHERE id = ?", (run_id,))
+        self.write("UPDATE runs SET status = 'stopped', finished = ? WHERE id = ? AND status = 'queued'",
                     (time.time(), run_id))
 
     def stop_requested(self, run_id: str) -> bool:
@@ -266,12 +279,12 @@ class RunStore:
     # ---- used by the trainer --------------------------------------------------------
     def mark_running(self, run_id: str, device: str, pid: int | None = None) -> None:
         pid = pid or os.getpid()
-        self._write("UPDATE runs SET status = 'running', device = ?, pid = ?, host = ?, proc_start = ?, "
+        self.write("UPDATE runs SET status = 'running', device = ?, pid = ?, host = ?, proc_start = ?, "
                     "started = ?, finished = NULL, error = NULL WHERE id = ?",
                     (device, pid, socket.gethostname(), process_start_token(pid), time.time(), run_id))
 
     def set_device(self, run_id: str, device: str) -> None:
-        self._write("UPDATE runs SET device = ? WHERE id = ?", (device, run_id))
+        self.write("UPDATE runs SET device = ? WHERE id = ?", (device, run_id))
 
     def log_steps(self, run_id: str, rows: list[dict]) -> None:
         """Per-step metrics: dicts with step, epoch, loss, lr, images_per_sec (time optional)."""
@@ -332,7 +345,7 @@ class RunStore:
         gone = []
         for r in rows:
             if process_alive(r["pid"], r["host"], r["proc_start"]) is False:
-                n = self._write("UPDATE runs SET status = 'interrupted', finished = ?, "
+                n = self.write("UPDATE runs SET status = 'interrupted', finished = ?, "
                                 "error = COALESCE(error, ?) WHERE id = ? AND status = 'running' AND "
                                 "COALESCE(pid, 0) = COALESCE(?, 0)",
                                 (time.time(), f"the training process (pid {r['pid']}) ended without "

@@ -94,7 +94,7 @@ def test_dead_and_reused_pids_become_interrupted(tmp_path):
     reused = store.create_run("reused", SPEC, {})
     store.mark_running(reused, "cpu")
     # same pid, but a different process start time: the pid was reused
-    store._write("UPDATE runs SET proc_start = '1' WHERE id = ?", (reused,))
+    store.write("UPDATE runs SET proc_start = '1' WHERE id = ?", (reused,))
     if process_start_token(os.getpid()) is None:
         pytest.skip("no /proc: cannot tell reused pids apart")
     RunStore(tmp_path)  # opening the store reaps
