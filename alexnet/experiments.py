@@ -5,25 +5,35 @@ pooling overlap, dropout, augmentation, groups, BatchNorm) with two or more
 settings.  Each setting gives a named *variant* of the spec (or of the config, for
 augmentation) that differs from the base exactly in the switched layers/fields.
 Every variant runs with the same seeds (same init where shapes allow, same data
-order), 1–3 seeds each, through the normal run store, so the Runs page shows them too.
+order), 1–5 seeds each (3 by default), through the normal run store, so the Runs page
+shows them too.
 
-The verdict compares variants on final test accuracy and on how fast they reach a
-target accuracy, and refuses to name a winner when the difference is within the
-noise: the spread over seeds, or — with a single seed — the binomial standard
-error of an accuracy measured on n test images (√(p(1 − p)/n)).
+The verdict (``alexnet.verdicts``) compares the two best variants' final-epoch test
+accuracy: over seeds with Welch's t interval, and with one seed per variant image by
+image (McNemar), saying plainly that seed-to-seed variation is then not measured.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import secrets
-import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .arithmetic import analyze
 from .spec import ACTIVATIONS, NetSpec, spec_changes
+from .verdicts import (  # noqa: F401 - results and verdicts live in alexnet.verdicts, re-exported here
+    Comparison,
+    VariantResult,
+    collect,
+    compare,
+    format_table,
+    results_table,
+    run_result,
+    table_notes,
+    verdict,
+    verdict_sentences,
+)
 
 # ---------------------------------------------------------------------------------------
 # switches: each setting maps a (spec dict, config dict) to a variant
@@ -233,6 +243,9 @@ class BuiltIn:
     epochs: int = 8
     target_acc: float = 0.9
     note: str = ""
+    # seeds per variant: 3 lets the verdict use an interval over seeds (digits runs take
+    # seconds each); with one seed it can only compare two single runs
+    seeds: int = 3
 
 
 BUILTINS: dict[str, BuiltIn] = {b.key: b for b in (
@@ -321,169 +334,3 @@ class ExperimentStore:
         for k in ("base_spec", "base_config", "variants"):
             d[k] = json.loads(d[k])
         return d
-
-
-# ---------------------------------------------------------------------------------------
-# results and verdicts
-# ---------------------------------------------------------------------------------------
-@dataclass
-class VariantResult:
-    label: str
-    runs: list[dict] = field(default_factory=list)  # per run: status, final_acc, best_acc, epochs_to_target, ...
-    params: int = 0
-    macs: int = 0
-    n_test: int = 0
-
-    def _vals(self, key):
-        return [r[key] for r in self.runs if r.get(key) is not None]
-
-    @property
-    def final_acc(self) -> float | None:
-        v = self._vals("final_acc")
-        return statistics.mean(v) if v else None
-
-    @property
-    def best_acc(self) -> float | None:
-        v = self._vals("best_acc")
-        return statistics.mean(v) if v else None
-
-    @property
-    def spread(self) -> float | None:
-        """Half the range over seeds (None with fewer than two finished seeds)."""
-        v = self._vals("final_acc")
-        return (max(v) - min(v)) / 2 if len(v) >= 2 else None
-
-    @property
-    def epochs_to_target(self) -> float | None:
-        v = self._vals("epochs_to_target")
-        return statistics.mean(v) if v and len(v) == len(self._vals("final_acc")) else None
-
-    @property
-    def seconds_to_target(self) -> float | None:
-        v = self._vals("seconds_to_target")
-        return statistics.mean(v) if v and len(v) == len(self._vals("final_acc")) else None
-
-    @property
-    def images_per_sec(self) -> float | None:
-        v = self._vals("images_per_sec")
-        return statistics.mean(v) if v else None
-
-    @property
-    def done(self) -> bool:
-        return bool(self.runs) and all(r["status"] in ("completed", "failed", "stopped", "interrupted")
-                                       for r in self.runs)
-
-
-def run_result(store, run_id: str, target_acc: float | None) -> dict:
-    run = store.get_run(run_id) or {"status": "deleted"}
-    ep = store.epoch_metrics(run_id) if run.get("status") != "deleted" else []
-    # time = training seconds up to that epoch (sum of epoch_seconds): start-up costs such as
-    # loading data or the first optimizer's imports are not charged to the variant
-    elapsed, accs = 0.0, []
-    for e in ep:
-        elapsed += e.get("epoch_seconds") or 0.0
-        if e.get("test_acc") is not None:
-            accs.append((e["epoch"], e["test_acc"], elapsed))
-    out = {"run_id": run_id, "status": run.get("status"), "epochs": len(accs),
-           "final_acc": accs[-1][1] if accs and run.get("status") == "completed" else None,
-           "best_acc": max(a for _, a, _ in accs) if accs else None,
-           "train_acc": ep[-1].get("train_acc") if ep else None,
-           "last_acc": accs[-1][1] if accs else None, "acc_curve": [(e, a) for e, a, _ in accs]}
-    if target_acc is not None and accs:
-        hit = next(((e, t) for e, a, t in accs if a >= target_acc), None)
-        if hit:
-            out["epochs_to_target"] = hit[0]
-            out["seconds_to_target"] = hit[1] or None
-    steps = store.step_metrics(run_id) if accs else []
-    ips = [s["images_per_sec"] for s in steps if s.get("images_per_sec")]
-    out["images_per_sec"] = statistics.median(ips) if ips else None
-    return out
-
-
-def collect(store, experiment: dict, n_test: int | None = None) -> list[VariantResult]:
-    res = []
-    for v in experiment["variants"]:
-        runs = [run_result(store, rid, experiment.get("target_acc")) for rid in v["run_ids"]]
-        first = store.get_run(v["run_ids"][0]) if v["run_ids"] else None
-        s = analyze(first["spec"]) if first else None
-        res.append(VariantResult(v["label"], runs, s.total_params if s else 0, s.total_macs if s else 0,
-                                 n_test or 0))
-    return res
-
-
-def noise(r: VariantResult) -> float:
-    """The accuracy difference this variant's figure cannot resolve."""
-    if r.spread is not None:
-        return r.spread
-    p = r.final_acc if r.final_acc is not None else 0.5
-    n = r.n_test or 0
-    return math.sqrt(max(p * (1 - p), 1e-4) / n) if n else 0.0
-
-
-def verdict(results: list[VariantResult], target_acc: float | None = None) -> str:
-    """Plain-language verdict; names a winner only when the gap exceeds the noise of both."""
-    done = [r for r in results if r.final_acc is not None]
-    if len(done) < 2:
-        return "Not enough finished variants to compare yet."
-    done.sort(key=lambda r: r.final_acc, reverse=True)
-    a, b = done[0], done[1]
-    gap = a.final_acc - b.final_acc
-    tol = max(noise(a), noise(b))
-    seeds = max(len(a._vals("final_acc")), len(b._vals("final_acc")))
-    basis = ("the spread over seeds" if seeds >= 2 else
-             f"the ±{tol * 100:.1f}-point standard error of an accuracy on {a.n_test} test images")
-    parts = []
-    if gap <= tol:
-        parts.append(f"No clear winner: {a.label} {a.final_acc * 100:.1f}% vs {b.label} {b.final_acc * 100:.1f}% "
-                     f"final test accuracy — a {gap * 100:.1f}-point gap is within {basis} "
-                     f"({tol * 100:.1f} points). Run more seeds or epochs to tell them apart.")
-    else:
-        parts.append(f"{a.label} reached {a.final_acc * 100:.1f}% final test accuracy, {b.label} "
-                     f"{b.final_acc * 100:.1f}%: {gap * 100:.1f} points better, more than {basis} "
-                     f"({tol * 100:.1f} points).")
-    if target_acc is not None:
-        def reach(r):
-            e = r.epochs_to_target
-            return f"{r.label} in {e:g} epoch{'s' if e != 1 else ''}" if e is not None else f"{r.label} never did"
-        parts.append(f"Reaching {target_acc * 100:.0f}% test accuracy: " + ", ".join(reach(r) for r in done) + ".")
-    gaps = {}
-    for r in done:
-        g = [x["train_acc"] - x["last_acc"] for x in r.runs
-             if x.get("train_acc") is not None and x.get("last_acc") is not None]
-        if g:
-            gaps[r.label] = statistics.mean(g)
-    if len(gaps) == len(done):
-        parts.append("Train − test accuracy gap (over-fitting): "
-                     + ", ".join(f"{lbl} {g * 100:+.1f} points" for lbl, g in gaps.items()) + ".")
-    return " ".join(parts)
-
-
-def results_table(results: list[VariantResult]) -> list[dict]:
-    rows = []
-    for r in results:
-        accs = r._vals("final_acc")
-        rows.append({
-            "variant": r.label,
-            "runs": f"{sum(1 for x in r.runs if x['status'] == 'completed')}/{len(r.runs)} done",
-            "final test acc %": round(r.final_acc * 100, 2) if r.final_acc is not None else None,
-            "± (seeds)": round(r.spread * 100, 2) if r.spread is not None else None,
-            "best test acc %": round(r.best_acc * 100, 2) if r.best_acc is not None else None,
-            "epochs to target": r.epochs_to_target,
-            "seconds to target": round(r.seconds_to_target, 1) if r.seconds_to_target else None,
-            "images/s": round(r.images_per_sec) if r.images_per_sec else None,
-            "params": r.params,
-            "seeds": len(accs),
-        })
-    return rows
-
-
-def format_table(rows: list[dict]) -> str:
-    """Plain aligned text (for the CLI and the closing note)."""
-    if not rows:
-        return ""
-    keys = list(rows[0])
-    cells = [[str(k) for k in keys]] + [["—" if r[k] is None else str(r[k]) for k in keys] for r in rows]
-    w = [max(len(c[i]) for c in cells) for i in range(len(keys))]
-    lines = ["  ".join(c[i].ljust(w[i]) for i in range(len(keys))).rstrip() for c in cells]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)

@@ -33,7 +33,8 @@ def add_parsers(sub) -> None:
     sp.add_argument("--config", help="base network spec JSON file instead of a preset")
     sp.add_argument("--recipe", help="training recipe (default: the built-in's, else quick)")
     add_config_flags(sp, CONFIG_FLAGS)
-    sp.add_argument("--seeds", type=int, default=1, help="seeds per variant (1–5)")
+    sp.add_argument("--seeds", type=int, help="seeds per variant, 1–5 (default: the built-in's, else 3); the "
+                    "verdict uses an interval over seeds from 2, and with 1 only compares two single runs")
     sp.add_argument("--target", type=float, help="target test accuracy, 0–1, for 'epochs to reach'")
     sp.add_argument("--runs-dir")
     sp.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -79,6 +80,8 @@ def cmd_experiment(args) -> int:
     if not switch:
         return fail("give --builtin NAME or --switch NAME (see --list)")
     values = [_parse_value(v) for v in args.values.split(",")] if args.values else (list(b.values) if b else None)
+    if args.seeds is None:
+        args.seeds = b.seeds if b else 3
     if not 1 <= args.seeds <= 5:
         return fail("--seeds must be between 1 and 5")
     spec = load_spec(args.preset or (b.preset if b else "alexnet-cifar-32") if not args.config else None,
@@ -101,7 +104,7 @@ def cmd_experiment(args) -> int:
 
 def _run_and_report(args, name, switch, spec, cfg, variants, ds, target) -> int:
     """Create the experiment, train its runs one after another on ``ds``, print the results."""
-    from .experiments import ExperimentStore, collect, format_table, results_table, verdict
+    from .experiments import ExperimentStore, collect, format_table, results_table, table_notes, verdict_sentences
     from .runs import RunStore
     from .train import train
 
@@ -115,11 +118,24 @@ def _run_and_report(args, name, switch, spec, cfg, variants, ds, target) -> int:
             train(run["spec"], run["config"], store=store, run_id=rid, progress=not args.no_progress, dataset=ds)
     results = collect(store, exps.get(exp_id), n_test=int(ds.y_test.shape[0]))
     rows = results_table(results)
-    text = verdict(results, target)
+    comparison, sentences = verdict_sentences(results, target, switch)
     if args.json:
-        print(json.dumps({"experiment_id": exp_id, "name": name, "rows": rows, "verdict": text}, indent=2))
+        print(json.dumps({"experiment_id": exp_id, "name": name, "rows": rows, "verdict": " ".join(sentences),
+                          "comparison": _comparison_json(comparison), "notes": table_notes(results)}, indent=2))
     else:
         print(f"experiment {exp_id}: {name}")
         print(format_table(rows))
-        print(text)
+        print("\n".join(table_notes(results)))
+        print()
+        print("\n".join(sentences))
     return 0
+
+
+def _comparison_json(c) -> dict | None:
+    """The tested comparison as numbers (accuracies as fractions; None when there is none)."""
+    if c is None:
+        return None
+    return {"first": c.first.label, "second": c.second.label, "method": c.method, "winner": c.winner,
+            "single_run": c.single_run, "seeds": [c.first.seeds, c.second.seeds], "difference": c.diff,
+            "interval_95": [c.low, c.high] if c.low is not None else None, "p": c.p, "df": c.df,
+            "per_seed": {c.first.label: c.first.finals, c.second.label: c.second.finals}}

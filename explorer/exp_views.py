@@ -13,7 +13,16 @@ import streamlit as st
 
 from alexnet import NetSpec, analyze
 from alexnet.arithmetic import human_count
-from alexnet.experiments import ExperimentStore, Variant, collect, config_diff, layer_diff, results_table, verdict
+from alexnet.experiments import (
+    ExperimentStore,
+    Variant,
+    collect,
+    config_diff,
+    layer_diff,
+    results_table,
+    table_notes,
+    verdict_sentences,
+)
 from explorer import jobs
 from explorer import run_figures as rf
 
@@ -37,13 +46,6 @@ def variant_preview(base: NetSpec, base_cfg: dict, variants: list[Variant]) -> l
     return rows
 
 
-def n_test_of(dataset: str) -> int:
-    """Test-set size, for the single-seed noise estimate."""
-    from alexnet.data import dataset_info
-
-    return dataset_info(dataset).test_size
-
-
 def results_csv(rows: list[dict]) -> str:
     buf = io.StringIO()
     if rows:
@@ -53,6 +55,21 @@ def results_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
+def verdict_box(results, exp: dict) -> None:
+    """The verdict: its first sentence (what was found, with interval, seeds and test) in a
+    box whose colour says how strong it is, the rest (claim, descriptive figures) below."""
+    comparison, sentences = verdict_sentences(results, exp.get("target_acc"), exp.get("switch"))
+    head, rest = sentences[0], sentences[1:]
+    if comparison is None or comparison.winner is None:
+        st.info(head, icon=":material/hourglass_top:" if head.startswith("Provisional") else ":material/balance:")
+    elif comparison.single_run:
+        st.warning(head, icon=":material/looks_one:")
+    else:
+        st.success(head, icon=":material/check_circle:")
+    for text in rest:
+        st.markdown(text)
+
+
 def results_panel(mgr: jobs.JobManager, exps: ExperimentStore, exp_id: str) -> None:
     """Table, curves and verdict of one experiment; reruns itself while runs are active."""
     store = mgr.store()
@@ -60,8 +77,7 @@ def results_panel(mgr: jobs.JobManager, exps: ExperimentStore, exp_id: str) -> N
     if exp is None:
         st.warning("This experiment was deleted.")
         return
-    dataset = exp["base_config"].get("dataset", "digits")
-    results = collect(store, exp, n_test=n_test_of(dataset))
+    results = collect(store, exp)  # test-set size: from the runs' per-image records, else the dataset
     rows = results_table(results)
     active = []
     for v in exp["variants"]:
@@ -76,8 +92,9 @@ def results_panel(mgr: jobs.JobManager, exps: ExperimentStore, exp_id: str) -> N
                 + (f"now training: {running[0]['name']}" if running else "waiting in the queue")
                 + (f" (queue position {min(p for p in pos.values() if p) if any(pos.values()) else 0})"
                    if not running else ""))
-    st.markdown("**Verdict.** " + verdict(results, exp.get("target_acc")))
+    verdict_box(results, exp)
     st.dataframe(rows, hide_index=True, width="stretch", key=f"exp_table_{exp_id}")
+    st.caption(" ".join(table_notes(results)))
     st.download_button("Download the table (CSV)", results_csv(rows), file_name=f"{exp_id}.csv",
                        mime="text/csv", key=f"exp_csv_{exp_id}")
     curves = []

@@ -13,7 +13,8 @@ from explorer.train_form import dataset_blocker, dataset_picker, fit_to_dataset,
 st.title("Experiments")
 st.caption("Check the AlexNet tutorials' claims on your own machine: each variant differs from the base in "
            "one switch only, trains with the same seeds and data order through the Train page's queue, and "
-           "the verdict only names a winner when the gap is larger than the noise.")
+           "the verdict names a winner only when the 95% interval for the difference in final test accuracy "
+           "excludes zero — and says how many seeds it rests on.")
 mgr = jobs.get_manager()
 exps = ExperimentStore(mgr.store())
 
@@ -40,8 +41,12 @@ switch = c1.selectbox("Switch", list(SWITCHES), index=list(SWITCHES).index(b.swi
 settings = SWITCHES[switch].settings
 default = [lbl for lbl, v in settings if v in b.values] if b and b.switch == switch else [settings[0][0], settings[1][0]]
 chosen = c2.multiselect("Settings to compare", [lbl for lbl, _ in settings], default=default, key=f"exp_vals_{pick}_{switch}")
-seeds = c3.radio("Seeds each", [1, 2, 3], horizontal=True, key=f"exp_seeds_{pick}",
-                 help="2–3 seeds show the spread; a verdict needs a gap larger than it")
+SEED_CHOICES = [1, 2, 3, 5]
+seeds = c3.radio("Seeds each", SEED_CHOICES, index=SEED_CHOICES.index(b.seeds if b else 3), horizontal=True,
+                 key=f"exp_seeds_{pick}",
+                 help="The verdict rests on these seeds. With 2 or more per variant it uses an interval over seeds "
+                      "(Welch's t); 3 find a 5-point gap most of the time, 5 find smaller ones. With 1 it can only "
+                      "compare two single runs image by image: seed-to-seed variation is not measured.")
 target = st.slider("Target test accuracy for 'epochs to reach'", 0.1, 0.99, b.target_acc if b else 0.9, 0.01,
                    key=f"exp_target_{pick}")
 

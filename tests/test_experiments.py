@@ -97,23 +97,24 @@ def _result(label, accs, n_test=360, epochs_to_target=None):
     return VariantResult(label, runs, n_test=n_test)
 
 
-def test_verdict_refuses_a_winner_within_the_seed_spread():
+def test_verdict_refuses_a_winner_when_the_interval_over_seeds_includes_zero():
     text = verdict([_result("relu", [0.80, 0.86]), _result("tanh", [0.79, 0.83])])
-    assert text.startswith("No clear winner")
-    assert "spread over seeds" in text
+    assert text.startswith("No clear winner (2 seeds per variant")
+    assert "includes zero" in text and "Welch" in text
 
 
-def test_verdict_refuses_a_winner_within_the_standard_error_with_one_seed():
+def test_verdict_with_one_seed_says_it_is_a_single_run_and_refuses_a_small_gap():
     text = verdict([_result("relu", [0.900]), _result("tanh", [0.895])])
-    assert text.startswith("No clear winner")
-    assert "standard error" in text
+    assert text.startswith("Single-run comparison (1 seed per variant): seed-to-seed variation is not measured.")
+    assert "No clear winner" in text and "unpaired" in text  # no per-image record in these results
 
 
-def test_verdict_names_a_clear_winner_and_the_epochs_to_target():
-    text = verdict([_result("tanh", [0.60], epochs_to_target=None), _result("relu", [0.95], epochs_to_target=2)],
+def test_verdict_names_a_clear_winner_with_its_interval_and_the_epochs_to_target():
+    text = verdict([_result("tanh", [0.60, 0.62, 0.61]), _result("relu", [0.95, 0.94, 0.955], epochs_to_target=2)],
                    target_acc=0.9)
-    assert text.startswith("relu reached 95.0% final test accuracy, tanh 60.0%")
-    assert "relu in 2 epochs, tanh never did" in text
+    assert text.startswith("Verdict (3 seeds per variant, final-epoch test accuracy): relu is better")
+    assert "95% interval of" in text and "excludes zero" in text
+    assert "relu 2, tanh never did" in text
 
 
 def test_two_variant_experiment_runs_through_the_queue(runs_dir):
@@ -142,10 +143,14 @@ def test_two_variant_experiment_runs_through_the_queue(runs_dir):
                 break
             time.sleep(0.5)
         assert statuses == ["completed", "completed"], [mgr.store().get_run(r)["error"] for r in ids]
-        rows = results_table(collect(mgr.store(), exp, n_test=360))
+        results = collect(mgr.store(), exp)
+        assert [r.n_test for r in results] == [360, 360]  # from the runs' per-image records
+        rows = results_table(results)
         assert [r["variant"] for r in rows] == ["relu", "tanh"]
-        assert all(r["final test acc %"] is not None for r in rows)
+        assert all(r["final test acc % (mean ± sd)"] != "—" for r in rows)
         assert all(r["runs"] == "1/1 done" for r in rows)
+        # one seed each, both runs recorded their test images: a paired single-run comparison
+        assert "McNemar exact test" in verdict(results, 0.5, "activation")
         # same seed for both; the runs carry the experiment id
         assert {mgr.store().get_run(r)["config"]["seed"] for r in ids} == {0}
         assert {mgr.store().get_run(r)["experiment_id"] for r in ids} == {exp_id}
@@ -170,7 +175,9 @@ def test_experiments_page_renders_preview(builtin, runs_dir):
     changes = list(preview["changes vs base"])
     assert changes[0].startswith("—")  # the first setting is the base's own
     assert changes[1]  # the other names the switched layers
-    assert at.button(key="exp_launch").label == "Run 2 training runs"
+    # built-ins default to 3 seeds per variant, so the verdict can use an interval over seeds
+    assert at.radio(key=f"exp_seeds_{builtin}").value == BUILTINS[builtin].seeds == 3
+    assert at.button(key="exp_launch").label == "Run 6 training runs"
 
 
 def test_experiments_page_refuses_a_collapsing_base(runs_dir):
