@@ -29,8 +29,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-STATUSES = ("queued", "running", "completed", "failed", "stopped", "interrupted")
+ACTIVE = ("queued", "running")  # waiting for, or holding, a device
 FINISHED = ("completed", "failed", "stopped", "interrupted")
+STATUSES = ACTIVE + FINISHED
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 
 _SCHEMA = """

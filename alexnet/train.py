@@ -45,43 +45,13 @@ from .config import (  # noqa: F401 - the training options live in config; re-ex
     make_config,
 )
 from .data import Dataset, DatasetError, adapt_stats, augment, load_dataset, preprocess
+from .devices import device_label, resolve_device
 from .runs import RunStore
 from .spec import NetSpec, SpecError, as_spec
 from .stats import pack_correct
 
 
 # ---- helpers ------------------------------------------------------------------------------
-def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' → cuda if available, else mps, else cpu.  A named device must exist."""
-    name = (name or "auto").strip().lower()
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError("device 'cuda' asked for, but this PyTorch sees no CUDA GPU; use --device cpu or auto")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ConfigError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s)")
-    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError("device 'mps' asked for, but it is not available")
-    return dev
-
-
-def device_label(dev: torch.device) -> str:
-    if dev.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(dev)})"
-    if dev.type == "cpu":
-        return f"cpu ({torch.get_num_threads()} threads)"
-    return str(dev)
-
-
 def adapt_spec(spec: NetSpec, num_classes: int) -> tuple[NetSpec, str | None]:
     """The spec with its last linear layer sized for ``num_classes`` (and a note saying so)."""
     lin = [i for i, layer in enumerate(spec.layers) if layer.type == "linear"]

@@ -57,7 +57,7 @@ def refresh_once(mgr, store, rid, cache) -> float:
     """The live panel's data and figure work for one refresh; returns ms."""
     import plotly.io as pio
 
-    from explorer import jobs
+    from alexnet.estimate import progress
     from explorer import run_figures as rf
 
     t = time.perf_counter()
@@ -66,7 +66,7 @@ def refresh_once(mgr, store, rid, cache) -> float:
     steps = cache.update(store)
     cols = cache.columns
     epochs = store.epoch_metrics(rid)
-    jobs.progress(run, steps, epochs)
+    progress(run, steps, epochs)
     for fig in (rf.loss_figure(cols), rf.accuracy_figure(epochs), rf.lr_figure(cols), rf.throughput_figure(cols),
                 rf.memory_figure(epochs)):
         pio.to_json(fig, validate=False)
@@ -74,7 +74,7 @@ def refresh_once(mgr, store, rid, cache) -> float:
 
 
 def main(steps: int = 20_000, repeat: int = 30) -> dict:
-    from explorer import jobs
+    from alexnet import jobs
     from explorer.run_views import StepCache
 
     logging.getLogger("streamlit").setLevel(logging.ERROR)

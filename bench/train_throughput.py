@@ -37,9 +37,10 @@ import torch.nn.functional as F  # noqa: E402
 
 from alexnet.build import build_model  # noqa: E402
 from alexnet.data import Dataset  # noqa: E402
+from alexnet.devices import resolve_device  # noqa: E402
 from alexnet.presets import get_spec  # noqa: E402
 from alexnet.runs import RunStore  # noqa: E402
-from alexnet.train import make_config, resolve_device, train  # noqa: E402
+from alexnet.train import make_config, train  # noqa: E402
 
 
 def synthetic(n_train: int, shape: tuple[int, int, int], classes: int, seed: int = 0) -> Dataset:

@@ -20,8 +20,8 @@ import pandas  # noqa: E402,F401
 import plotly.graph_objects  # noqa: E402,F401
 import streamlit as st  # noqa: E402
 
+from alexnet import jobs  # noqa: E402
 from alexnet.arithmetic import human_bytes, human_count  # noqa: E402
-from explorer import jobs  # noqa: E402
 from explorer.state import current_spec, current_summary  # noqa: E402
 
 st.set_page_config(page_title="AlexNet Explorer", page_icon=":material/hub:", layout="wide")

@@ -11,7 +11,7 @@ import io
 
 import streamlit as st
 
-from alexnet import NetSpec, analyze
+from alexnet import NetSpec, analyze, jobs
 from alexnet.arithmetic import human_count
 from alexnet.experiments import (
     ExperimentStore,
@@ -23,7 +23,6 @@ from alexnet.experiments import (
     table_notes,
     verdict_sentences,
 )
-from explorer import jobs
 from explorer import run_figures as rf
 
 

@@ -15,9 +15,11 @@ from datetime import datetime
 import numpy as np
 import streamlit as st
 
+from alexnet import jobs
 from alexnet.arithmetic import human_bytes
+from alexnet.estimate import progress
 from alexnet.spec import spec_changes
-from explorer import jobs
+from alexnet.textfmt import fmt_seconds
 from explorer import run_figures as rf
 
 REFRESH_SECONDS = 1.0
@@ -160,8 +162,8 @@ def status_line(mgr: jobs.JobManager, run: dict) -> None:
 def estimate_table(meta: dict, got: dict) -> None:
     est = meta.get("estimate") or {}
     rows = [
-        {"": "seconds per epoch", "estimated": jobs.fmt_seconds(est.get("seconds_per_epoch")),
-         "measured": jobs.fmt_seconds(got["seconds_per_epoch"])},
+        {"": "seconds per epoch", "estimated": fmt_seconds(est.get("seconds_per_epoch")),
+         "measured": fmt_seconds(got["seconds_per_epoch"])},
         {"": "training memory", "estimated": human_bytes(est["memory_bytes"]) if est.get("memory_bytes") else "—",
          "measured": human_bytes(got["peak_mem_bytes"]) if got["peak_mem_bytes"] else "— (CPU: not measured)"},
         {"": "images per second", "estimated": (f"{est['train_images'] / est['seconds_per_epoch']:,.0f}"
@@ -204,11 +206,11 @@ def live_panel(mgr: jobs.JobManager, run_id: str, *, key: str = "live") -> None:
                 label = "Cancel" if run["status"] == "queued" else "Stop"
                 if st.button(f"⏹️ {label}", key=f"{key}_stop_{run_id}", help="ends the run cleanly with a checkpoint"):
                     st.toast(mgr.stop(run_id))
-        p = jobs.progress(run, steps, epochs, (meta.get("estimate") or {}).get("steps_per_epoch"))
+        p = progress(run, steps, epochs, (meta.get("estimate") or {}).get("steps_per_epoch"))
         steps_txt = f"{p['step']}/{p['steps_total']}" if p["steps_total"] else f"{p['step']}"
-        eta = f" · ETA {jobs.fmt_seconds(p['eta'])}" if p["eta"] is not None else ""
+        eta = f" · ETA {fmt_seconds(p['eta'])}" if p["eta"] is not None else ""
         st.progress(p["fraction"], text=f"epoch {p['epoch']}/{p['epochs']} · step {steps_txt} · "
-                                        f"{jobs.fmt_seconds(p['elapsed'])} elapsed{eta}")
+                                        f"{fmt_seconds(p['elapsed'])} elapsed{eta}")
         last = epochs[-1] if epochs else None
         m = st.columns(4)
         m[0].metric("train loss", f"{steps[-1]['loss']:.4f}" if steps else "—")

@@ -7,10 +7,10 @@ import zlib
 
 import streamlit as st
 
-from alexnet import analyze, get_spec, list_presets
+from alexnet import analyze, get_spec, jobs, list_presets
 from alexnet.data import DATASETS, DatasetInfo, can_download, dataset_info, offline_message
+from alexnet.devices import available_devices
 from alexnet.spec import NetSpec, SpecError
-from explorer import jobs
 from explorer.state import set_spec
 
 PATH_CHOICE = "a file or folder…"  # the Dataset box's last entry: type a path
@@ -118,7 +118,7 @@ def config_widgets(train, dataset: str) -> tuple[str, dict]:
         o["precision"] = st.selectbox("Precision", PRECISIONS, key=k + "prec",
                                       index=PRECISIONS.index(prec) if prec in PRECISIONS else 0,
                                       help="bf16/fp16 use autocast; on a CPU fp32 is usually fastest")
-        devs = jobs.available_devices()
+        devs = available_devices()
         o["device"] = st.selectbox("Device", devs, key=k + "dev",
                                    help="auto: the GPU when there is one, else the CPU")
         o["train_subset"] = int(_num("Train on at most N images (0 = all)", k + "subset",

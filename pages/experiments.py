@@ -2,11 +2,10 @@
 
 import streamlit as st
 
-from alexnet import SpecError, analyze, get_spec, list_presets
+from alexnet import SpecError, analyze, get_spec, jobs, list_presets
 from alexnet.experiments import BUILTINS, SWITCHES, ExperimentStore, make_variants
 from alexnet.train import RECIPES, ConfigError, make_config
 from explorer import exp_views as ev
-from explorer import jobs
 from explorer.state import current_spec
 from explorer.train_form import dataset_blocker, dataset_picker, fit_to_dataset, show_dataset
 

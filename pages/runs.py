@@ -4,8 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from alexnet import NetSpec, SpecError
-from explorer import jobs
+from alexnet import NetSpec, SpecError, jobs
 from explorer import run_figures as rf
 from explorer import run_views as rv
 from explorer.state import set_spec

@@ -1,14 +1,16 @@
 """Train: launch a run of the current network (or a preset) and watch it learn live.
 
-The run is a separate process started by the job manager (explorer/jobs.py); this
+The run is a separate process started by the job manager (alexnet/jobs.py); this
 page only writes a queued run into the store and reads the store back.
 """
 
 import streamlit as st
 
-from alexnet import analyze, get_spec, list_presets
+from alexnet import analyze, estimate, get_spec, jobs, list_presets
 from alexnet.arithmetic import human_bytes
-from explorer import jobs, train_form
+from alexnet.devices import device_key
+from alexnet.textfmt import fmt_seconds
+from explorer import train_form
 from explorer.run_views import live_panel
 from explorer.state import current_spec
 
@@ -50,9 +52,9 @@ with right:
     recipe, cfg = train_form.config_widgets(engine, dataset)
 
 # ---- before launch: device, time and memory ----------------------------------------------
-measured_key = (spec.to_json(indent=None), cfg["batch_size"], jobs.resolve_device(cfg["device"]))
+measured_key = (spec.to_json(indent=None), cfg["batch_size"], device_key(cfg["device"]))
 step_s = st.session_state.get("tr_measured", {}).get(measured_key)
-est = jobs.estimate(spec, dataset=dataset if not blocker else "digits", batch_size=cfg["batch_size"],
+est = estimate.estimate(spec, dataset=dataset if not blocker else "digits", batch_size=cfg["batch_size"],
                     epochs=cfg["epochs"], device=cfg["device"], precision=cfg.get("precision", "fp32"),
                     optimizer=cfg.get("optimizer", "sgd"), train_subset=cfg.get("train_subset") or None,
                     measured_step_s=step_s)
@@ -64,16 +66,16 @@ with left:
     m[0].metric("Device", est["device"])
     m[1].metric("Training memory (est.)", human_bytes(est["memory_bytes"]),
                 help="weights + gradients + optimizer state + activations for one batch, fp32")
-    m[0].metric("Time per epoch (est.)", jobs.fmt_seconds(est["seconds_per_epoch"]), help=f"from {est['basis']}")
-    m[1].metric("Whole run (est.)", jobs.fmt_seconds(est["seconds_total"]), help=f"{cfg['epochs']} epochs")
+    m[0].metric("Time per epoch (est.)", fmt_seconds(est["seconds_per_epoch"]), help=f"from {est['basis']}")
+    m[1].metric("Whole run (est.)", fmt_seconds(est["seconds_total"]), help=f"{cfg['epochs']} epochs")
     if est["device"] == "cpu" and step_s is None and est["step_seconds"] < 3 and not errors:
         if st.button("⏱️ Time 3 real steps", key="tr_measure", help="replaces the multiply-add estimate by a "
                      "measurement of this network on this CPU (random data, a second or two)"):
-            st.session_state.setdefault("tr_measured", {})[measured_key] = jobs.measure_step_seconds(
+            st.session_state.setdefault("tr_measured", {})[measured_key] = estimate.measure_step_seconds(
                 measured_key[0], cfg["batch_size"])
             st.rerun()
     if (est["seconds_total"] or 0) > train_form.SMALL_RUN_SECONDS:
-        st.warning(f"This run would take about {jobs.fmt_seconds(est['seconds_total'])} on {est['device']} — too "
+        st.warning(f"This run would take about {fmt_seconds(est['seconds_total'])} on {est['device']} — too "
                    "long for a small run. " + train_form.suggestion(spec, est))
         train_form.speedup_buttons(spec, source)
     name = train_form.run_name_input(f"{spec.name} · {info.short_name or '?'} · {recipe}")

@@ -119,7 +119,7 @@ def test_verdict_names_a_clear_winner_with_its_interval_and_the_epochs_to_target
 
 def test_two_variant_experiment_runs_through_the_queue(runs_dir):
     """Real training processes, launched by the same job manager as the Train page."""
-    from explorer.jobs import JobManager
+    from alexnet.jobs import JobManager
 
     mgr = JobManager(runs_dir)
     try:

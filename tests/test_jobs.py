@@ -1,4 +1,4 @@
-"""The job manager (explorer/jobs.py) and the run figures (explorer/run_figures.py).
+"""The job manager (alexnet/jobs.py), the estimates (alexnet/estimate.py) and the run figures (explorer/run_figures.py).
 
 Scheduling logic runs against a real RunStore with fake processes (fast, exact);
 two tests spawn the real engine: a tiny run that completes, and one killed with
@@ -13,8 +13,9 @@ import time
 import numpy as np
 import pytest
 
-from alexnet.runs import RunStore
-from explorer import jobs
+from alexnet import estimate, jobs
+from alexnet.runs import FINISHED, RunStore
+from alexnet.textfmt import fmt_seconds
 from explorer import run_figures as rf
 from explorer import run_views as rv
 from tests.train_helpers import TINY, wait_status
@@ -173,21 +174,21 @@ def test_explain_exit_and_progress():
     assert jobs.explain_exit(2, "junk\nerror: dataset 'x' not found\n").endswith("error: dataset 'x' not found")
     run = {"status": "running", "config": {"epochs": 4}, "started": time.time() - 10}
     steps = [{"step": s, "epoch": s / 10, "loss": 1.0} for s in range(1, 16)]  # 10 steps per epoch
-    p = jobs.progress(run, steps, [{"epoch": 1}])
+    p = estimate.progress(run, steps, [{"epoch": 1}])
     assert p["epoch"] == 2 and p["step"] == 15 and p["steps_total"] == 40
     assert 0.3 < p["fraction"] < 0.4 and p["eta"] > 0
-    assert jobs.fmt_seconds(75) == "1 min 15 s"
+    assert fmt_seconds(75) == "1 min 15 s"
 
 
 def test_estimate_uses_macs_and_memory(monkeypatch):
     # a fixed CPU rate: the measured one depends on how busy and how fast the machine is
-    monkeypatch.setattr(jobs, "cpu_flops_per_second", lambda: 50e9)
-    e1 = jobs.estimate(TINY, dataset="digits", batch_size=64, epochs=2, device="cpu")
+    monkeypatch.setattr(estimate, "cpu_flops_per_second", lambda: 50e9)
+    e1 = estimate.estimate(TINY, dataset="digits", batch_size=64, epochs=2, device="cpu")
     assert e1["steps_per_epoch"] == 22 and e1["train_images"] == 1437
     assert e1["seconds_total"] == pytest.approx(2 * e1["seconds_per_epoch"])
     from alexnet import get_spec
 
-    big = jobs.estimate(get_spec("paper-2012"), dataset="digits", batch_size=64, epochs=2, device="cpu")
+    big = estimate.estimate(get_spec("paper-2012"), dataset="digits", batch_size=64, epochs=2, device="cpu")
     assert big["seconds_per_epoch"] > 100 * e1["seconds_per_epoch"]
     assert big["memory_bytes"] > 60_000_000 * 4 * 3  # weights + grads + momentum
 
@@ -260,7 +261,7 @@ def _real_cfg(**kw):
 def test_real_tiny_run_completes(runs_dir):
     m = jobs.JobManager(runs_dir)
     rid = m.submit("tiny", TINY.to_dict(), _real_cfg(epochs=2), meta={"recipe": "quick"})
-    run = wait_status(m.store(), rid, jobs.TERMINAL, timeout=120, tick=m.tick)
+    run = wait_status(m.store(), rid, FINISHED, timeout=120, tick=m.tick)
     assert run["status"] == "completed", run["error"]
     assert run["best_test_acc"] > 0.5
     assert len(m.store().epoch_metrics(rid)) == 2 and m.store().step_metrics(rid)

@@ -14,8 +14,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from test_data import make_cifar, make_mnist
 
+from alexnet import estimate, jobs
 from alexnet.data import dataset_info
-from explorer import jobs, train_form
+from explorer import train_form
 from tests.train_helpers import use_tiny
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -185,7 +186,7 @@ def test_the_estimate_uses_the_chosen_datasets_size(tmp_path):
     npz = write_npz(tmp_path / "a.npz", n_train=96, n_test=16)
     from tests.train_helpers import TINY
 
-    est = jobs.estimate(TINY, dataset=str(npz), batch_size=16, epochs=1, device="cpu")
+    est = estimate.estimate(TINY, dataset=str(npz), batch_size=16, epochs=1, device="cpu")
     assert est["train_images"] == 96 and est["steps_per_epoch"] == 6
 
 

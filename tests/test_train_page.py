@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from alexnet import estimate, jobs
+from alexnet.runs import FINISHED
 from alexnet.train import make_config
-from explorer import jobs
 from tests.train_helpers import TINY, use_tiny, wait_status
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "train.py")
@@ -143,7 +144,7 @@ def test_stop_a_running_run(page, runs_dir):
         raise AssertionError(f"no Stop button while running: {texts(page)[:500]}")
     page.button(key=key).click()
     page.run()
-    run = rerun_until(page, m.store(), rid, jobs.TERMINAL, timeout=60)
+    run = rerun_until(page, m.store(), rid, FINISHED, timeout=60)
     assert run["status"] == "stopped", run
     assert m.store().checkpoint_path(rid, "last") is not None
     assert "Stopped" in texts(page)
@@ -157,7 +158,7 @@ def test_two_launches_queue_then_both_complete(page, runs_dir):
     assert m.store().get_run(b)["status"] == "queued"
     assert m.position(b) == 1
     assert "number 1 in line for cpu" in texts(page)
-    run_b = rerun_until(page, m.store(), b, jobs.TERMINAL, timeout=180)
+    run_b = rerun_until(page, m.store(), b, FINISHED, timeout=180)
     run_a = m.store().get_run(a)
     assert run_a["status"] == run_b["status"] == "completed"
     assert run_b["started"] >= run_a["finished"] - 0.5  # one at a time on the CPU
@@ -176,7 +177,7 @@ def test_failure_reason_in_plain_words(page, runs_dir):
     m = jobs.get_manager(runs_dir)
     cfg = make_config("quick", dataset=str(runs_dir / "no-such-folder"), epochs=1, device="cpu").to_dict()
     rid = m.submit("bad data", TINY.to_dict(), cfg)
-    run = wait_status(m.store(), rid, jobs.TERMINAL, timeout=60, tick=m.tick)
+    run = wait_status(m.store(), rid, FINISHED, timeout=60, tick=m.tick)
     assert run["status"] == "failed"
     page.run()
     page.selectbox(key="tr_watch_sel").set_value(rid)
@@ -187,7 +188,7 @@ def test_failure_reason_in_plain_words(page, runs_dir):
 
 def test_too_slow_run_warns_and_suggests(page, monkeypatch):
     # paper-2012 on a CPU: a fixed 50 GFLOP/s keeps the verdict independent of this machine
-    monkeypatch.setattr(jobs, "cpu_flops_per_second", lambda: 50e9)
+    monkeypatch.setattr(estimate, "cpu_flops_per_second", lambda: 50e9)
     page.radio(key="tr_source").set_value("preset")
     page.run()
     page.selectbox(key="tr_preset").set_value("paper-2012")

@@ -17,14 +17,12 @@ again: it only reads the store.  The ``JobManager`` adds what the store cannot k
   (an ``flock`` on ``<runs>/.scheduler.lock``), so two servers, or two copies of
   this module after Streamlit reloaded it, never start the same run twice.
 
-Nothing here calls ``st.*``; the scheduler is a daemon thread that polls twice a
-second while there is work and exits when there is none.  Pages keep the manager in
-``st.cache_resource`` (``get_manager`` is also a plain process-wide registry, so
-tests and scripts use it without Streamlit).
+Nothing here imports Streamlit: the CLI, benchmarks and tests use it as they are.
+The scheduler is a daemon thread that polls twice a second while there is work and
+exits when there is none.  ``get_manager`` is a plain process-wide registry: one
+manager per runs folder, shared by every page render in the server process.
 
-The second half of the file estimates a run before it is launched: seconds per
-epoch from the multiply-adds and a measured CPU rate (or from a few timed training
-steps), and training memory.
+Estimates of a run's time and memory, and its progress/ETA, are in ``alexnet.estimate``.
 """
 
 from __future__ import annotations
@@ -32,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import math
 import os
 import signal
 import subprocess
@@ -44,66 +41,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .devices import device_key
+from .runs import ACTIVE, FINISHED, RunStore, default_root, process_alive  # noqa: F401 - ACTIVE, FINISHED for callers
+
 ROOT = Path(__file__).resolve().parent.parent
-ACTIVE = ("queued", "running")
-TERMINAL = ("completed", "failed", "stopped", "interrupted")
 POLL_SECONDS = 0.5  # scheduler tick while there is work
 IDLE_EXIT_SECONDS = 5.0  # the scheduler thread ends after this long with nothing to do
-
-
-def runs_root(root: str | os.PathLike | None = None) -> Path:
-    """The runs folder: ``root``, else $ALEXNET_RUNS_DIR, else ./runs (as RunStore)."""
-    return Path(root or os.environ.get("ALEXNET_RUNS_DIR") or "runs").resolve()
-
-
-def pid_alive(pid: int | None) -> bool:
-    if not pid or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
-_DEVICE_CACHE: dict[str, str] = {}
-
-
-def resolve_device(name: str | None) -> str:
-    """'auto' → cuda:0 > mps > cpu; 'cuda' → 'cuda:0'.  The scheduler's device key."""
-    name = (name or "auto").strip().lower()
-    if name in _DEVICE_CACHE:
-        return _DEVICE_CACHE[name]
-    out = name
-    if name == "auto":
-        import torch
-
-        if torch.cuda.is_available():
-            out = "cuda:0"
-        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            out = "mps"
-        else:
-            out = "cpu"
-    elif name == "cuda":
-        out = "cuda:0"
-    _DEVICE_CACHE[name] = out
-    return out
-
-
-def available_devices() -> list[str]:
-    """Devices a run can be sent to on this machine, 'auto' first."""
-    out = ["auto", "cpu"]
-    try:
-        import torch
-
-        out += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            out.append("mps")
-    except Exception:  # torch missing or broken: CPU is still a device
-        pass
-    return out
 
 
 def _signal_name(rc: int) -> str:
@@ -168,9 +111,7 @@ def default_launcher(run_id: str, root: Path, log: Path) -> subprocess.Popen:
                                 stderr=subprocess.STDOUT, close_fds=True)
 
 
-def _default_store_factory(root: Path):
-    from alexnet.runs import RunStore
-
+def _default_store_factory(root: Path) -> RunStore:
     return RunStore(root)
 
 
@@ -184,7 +125,7 @@ class JobManager:
     def __init__(self, root: str | os.PathLike | None = None, *, per_device: int = 1,
                  launcher: Callable | None = None, store_factory: Callable | None = None,
                  poll_seconds: float = POLL_SECONDS, idle_exit_seconds: float = IDLE_EXIT_SECONDS):
-        self.root = runs_root(root)
+        self.root = default_root(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.per_device = per_device
         self.launcher = launcher or default_launcher
@@ -225,7 +166,7 @@ class JobManager:
                experiment_id: str | None = None) -> str:
         """Queue a run; it starts as soon as its device is free.  Returns its id."""
         rid = self.store().create_run(name, spec, config, experiment_id=experiment_id)
-        m = dict(meta or {}, device_key=resolve_device(config.get("device")), submitted=time.time())
+        m = dict(meta or {}, device_key=device_key(config.get("device")), submitted=time.time())
         p = self.meta_path(rid)
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_suffix(".tmp")
@@ -257,7 +198,7 @@ class JobManager:
                 if job is not None:
                     with contextlib.suppress(OSError, ProcessLookupError):
                         job.popen.send_signal(signal.SIGTERM)
-                elif pid_alive(pid):
+                elif process_alive(pid, None, None):
                     with contextlib.suppress(OSError):
                         os.kill(pid, signal.SIGTERM)
         self.ensure_running()
@@ -307,7 +248,7 @@ class JobManager:
         key = self.meta(run["id"]).get("device_key")
         if key:
             return key
-        return resolve_device((run.get("config") or {}).get("device"))
+        return device_key((run.get("config") or {}).get("device"))
 
     def _try_lock(self) -> bool:
         if self._lockfile is not None:
@@ -435,151 +376,10 @@ _MANAGERS_LOCK = threading.Lock()
 
 def get_manager(root: str | os.PathLike | None = None) -> JobManager:
     """The process-wide manager of one runs folder (created on first use)."""
-    key = runs_root(root)
+    key = default_root(root).resolve()
     with _MANAGERS_LOCK:
         m = _MANAGERS.get(key)
         if m is None or m._closed.is_set():
             m = _MANAGERS[key] = JobManager(key)
     m.ensure_running()
     return m
-
-
-# ---- progress and ETA -------------------------------------------------------------------
-def progress(run: dict, steps: list[dict], epochs: list[dict], steps_per_epoch: int | None = None) -> dict:
-    """Fraction done, epoch/step text and ETA of a run from its metrics."""
-    cfg = run.get("config") or {}
-    total_epochs = int(cfg.get("epochs") or 1)
-    done_epochs = len(epochs)
-    last = steps[-1] if steps else None
-    step = int(last["step"]) if last else 0
-    # the engine logs every step with a fractional epoch (epoch − 1 + i/steps_per_epoch)
-    if last and last.get("epoch"):
-        spe = max(1, round(step / float(last["epoch"])))
-    else:
-        spe = steps_per_epoch or None
-    if spe:
-        frac = min(step / (spe * total_epochs), 1.0)
-    else:
-        frac = done_epochs / total_epochs
-    if run.get("status") == "completed":
-        frac = 1.0
-    started = run.get("started")
-    now = run.get("finished") or time.time()
-    elapsed = (now - started) if started else 0.0
-    eta = (elapsed / frac - elapsed) if frac > 0.01 and run.get("status") == "running" else None
-    max_s = cfg.get("max_seconds")
-    if eta is not None and max_s:
-        eta = min(eta, max(0.0, float(max_s) - elapsed))
-    cur_epoch = done_epochs
-    if run.get("status") == "running":
-        cur_epoch = min(max(done_epochs + 1, math.ceil(float(last["epoch"])) if last and last.get("epoch") else 1),
-                        total_epochs)
-    return {"fraction": frac, "epoch": cur_epoch, "epochs": total_epochs, "step": step,
-            "steps_total": spe * total_epochs if spe else None, "elapsed": elapsed, "eta": eta}
-
-
-def fmt_seconds(s: float | None) -> str:
-    if s is None:
-        return "—"
-    s = float(s)
-    if s < 60:
-        return f"{s:.1f} s"
-    if s < 3600:
-        return f"{int(s // 60)} min {int(s % 60):02d} s"
-    return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min"
-
-
-# ---- estimates before launch ----------------------------------------------------------
-_CPU_RATE: list[float] = []
-
-
-def cpu_flops_per_second() -> float:
-    """Effective fp32 FLOP/s of this CPU on conv training, measured once per process (~0.2 s)."""
-    if _CPU_RATE:
-        return _CPU_RATE[0]
-    import torch
-    from torch import nn
-
-    net = nn.Sequential(nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1))
-    x = torch.randn(16, 16, 32, 32)
-    macs = 16 * (32 * 32 * 32 * 16 * 9 + 32 * 32 * 32 * 32 * 9)
-    net(x).sum().backward()  # warm-up
-    dt = float("inf")
-    for _ in range(5):  # the fastest of five: robust to other work on the machine
-        t0 = time.perf_counter()
-        net.zero_grad()
-        net(x).sum().backward()
-        dt = min(dt, time.perf_counter() - t0)
-    rate = 6 * macs / max(dt, 1e-6)  # forward 2·MACs, backward ≈ 4·MACs
-    _CPU_RATE.append(rate)
-    return rate
-
-
-# Sustained training FLOP/s assumed for accelerators (rough: achieved, not peak).
-NOMINAL_RATE = {"cuda": {"fp32": 25e12, "bf16": 120e12, "fp16": 120e12}, "mps": {"fp32": 3e12}}
-# Per-step cost that is not multiply-adds (batch preprocessing on the device, optimizer,
-# Python), and per-epoch cost (evaluation setup, two checkpoint writes), measured roughly
-# on a 2-core CPU with a tiny network: they dominate for networks of a few kMACs.
-STEP_OVERHEAD_S = {"cpu": 0.01, "cuda": 0.0005, "mps": 0.002}
-EPOCH_OVERHEAD_S = {"cpu": 0.3, "cuda": 0.1, "mps": 0.2}
-
-
-def estimate(spec, *, dataset: str, batch_size: int, epochs: int, device: str,
-             precision: str = "fp32", optimizer: str = "sgd", train_subset: int | None = None,
-             measured_step_s: float | None = None) -> dict:
-    """Seconds per epoch and training memory before launching.
-
-    ``spec`` is a NetSpec (or its dict/JSON).  Time: training costs about 6·MACs per
-    image (forward 2, backward 4) plus the test pass at 2·MACs, at a rate measured on
-    this CPU or assumed for a GPU; ``measured_step_s`` (timed steps) replaces the model.
-    """
-    from alexnet.arithmetic import analyze, training_memory_bytes
-    from alexnet.data import dataset_info
-
-    summary = analyze(spec)
-    info = dataset_info(dataset)
-    n_train, n_test, classes = info.train_size, info.test_size, info.num_classes
-    if train_subset:
-        n_train = min(n_train, int(train_subset))
-    dev = resolve_device(device)
-    kind = dev.split(":")[0]
-    macs = int(summary.total_macs)
-    if kind == "cpu":
-        rate, basis = cpu_flops_per_second(), "multiply-adds at this CPU's measured rate"
-    else:
-        table = NOMINAL_RATE.get(kind, {"fp32": 1e12})
-        rate, basis = table.get(precision, table["fp32"]), f"multiply-adds at an assumed {kind} rate"
-    steps = max(1, n_train // max(min(batch_size, n_train), 1))  # the engine drops the last partial batch
-    step_s = 6 * macs * batch_size / rate + STEP_OVERHEAD_S.get(kind, 0.002)
-    if measured_step_s:
-        step_s, basis = measured_step_s, "timed training steps"
-    eval_s = 2 * macs * n_test / rate
-    epoch_s = steps * step_s + eval_s + EPOCH_OVERHEAD_S.get(kind, 0.2)
-    mem = training_memory_bytes(summary, batch_size, optimizer)
-    return {"device": dev, "seconds_per_epoch": epoch_s, "seconds_total": epoch_s * epochs,
-            "step_seconds": step_s, "steps_per_epoch": steps, "train_images": n_train,
-            "memory_bytes": int(mem), "basis": basis, "classes": classes, "dataset_sizes_from": info.sizes_from}
-
-
-def measure_step_seconds(spec_json: str, batch_size: int, steps: int = 3) -> float:
-    """Time a few real training steps of the network on this CPU (random data).
-    Uses a smaller batch for big networks and scales linearly."""
-    import torch
-
-    from alexnet.build import build_model
-
-    model = build_model(spec_json)
-    c, h, w = json.loads(spec_json)["input"].values()
-    b = max(1, min(batch_size, 32))
-    x = torch.randn(b, c, h, w)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
-    out = model(x)
-    y = torch.zeros(out.shape[0], dtype=torch.long)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    loss_fn(out.reshape(b, -1), y).backward()  # warm-up
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        opt.zero_grad(set_to_none=True)
-        loss_fn(model(x).reshape(b, -1), y).backward()
-        opt.step()
-    return (time.perf_counter() - t0) / steps * batch_size / b
