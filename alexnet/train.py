@@ -53,7 +53,12 @@ from .stats import pack_correct
 
 # ---- helpers ------------------------------------------------------------------------------
 def adapt_spec(spec: NetSpec, num_classes: int) -> tuple[NetSpec, str | None]:
-    """The spec with its last linear layer sized for ``num_classes`` (and a note saying so)."""
+    """The spec with its last linear layer sized for ``num_classes`` and a note saying so
+    (None when it already fits, or when ``num_classes`` is not known: < 1).  The engine
+    and the Train and Experiments pages all fit a network to a dataset with this.
+    Raises SpecError when the network has no linear layer to size."""
+    if num_classes < 1:
+        return spec, None
     lin = [i for i, layer in enumerate(spec.layers) if layer.type == "linear"]
     if not lin:
         raise SpecError("the network has no linear (classifier) layer, so it cannot be trained to classify; "

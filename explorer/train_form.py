@@ -1,5 +1,6 @@
-"""The Train page's form: recipe and hyperparameter widgets with bounds, fitting a
-network to a dataset, and the "too slow" suggestions.  Keeps pages/train.py thin."""
+"""The Train page's form: the dataset picker, recipe and hyperparameter widgets (built
+from the training options' metadata in alexnet.config), and the "too slow" suggestions.
+Keeps pages/train.py thin."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import zlib
 import streamlit as st
 
 from alexnet import analyze, get_spec, jobs, list_presets
+from alexnet.config import OPTIONS, RECIPES, Option, Widget, make_config
 from alexnet.data import DATASETS, DatasetInfo, can_download, dataset_info, offline_message
 from alexnet.devices import available_devices
 from alexnet.spec import NetSpec, SpecError
@@ -15,18 +17,6 @@ from explorer.state import set_spec
 
 PATH_CHOICE = "a file or folder…"  # the Dataset box's last entry: type a path
 SMALL_RUN_SECONDS = 600  # a "small run" should finish within ten minutes
-OPTIMIZERS = ["sgd", "adam", "adamw"]
-SCHEDULES = ["constant", "step", "cosine", "onecycle"]
-PRECISIONS = ["fp32", "bf16", "fp16"]
-
-
-def engine():
-    """The training engine module, or None while it is not installed."""
-    try:
-        from alexnet import train
-    except Exception:  # ImportError, or a broken engine: the page still shows runs
-        return None
-    return train
 
 
 def dataset_picker(prefix: str = "tr") -> tuple[str, DatasetInfo]:
@@ -65,83 +55,42 @@ def show_dataset(info: DatasetInfo, blocker: str | None) -> None:
         st.caption(f"Not on this machine yet: the run first downloads it (about {mb} MB) into {info.folder}.")
 
 
-def fit_to_dataset(spec: NetSpec, dataset: str) -> tuple[NetSpec, str]:
-    """The network with its last linear layer sized to the dataset's classes."""
-    classes = dataset_info(dataset).num_classes if dataset else 0
-    if classes < 1:
-        return spec, ""
-    lin = [i for i, layer in enumerate(spec.layers) if layer.type == "linear"]
-    if not lin:
-        return spec, ("This network has no classifier (no linear layer); the engine decides how to train it.")
-    last = spec.layers[lin[-1]]
-    if last.out_features == classes:
-        return spec, ""
-    try:
-        fitted = spec.with_layer(lin[-1], last.replace(out_features=classes))
-    except SpecError as e:
-        return spec, f"Could not resize the classifier to {classes} classes: {e}"
-    return fitted, (f"The last linear layer has {last.out_features} outputs; for {dataset} it is trained "
-                    f"with {classes} (one per class).")
-
-
-def _num(label, key, value, lo, hi, step=None, fmt=None, help=None):
-    value = min(max(value, lo), hi)
-    return st.number_input(label, min_value=lo, max_value=hi, value=value, step=step, format=fmt, key=key, help=help)
-
-
-def config_widgets(train, dataset: str) -> tuple[str, dict]:
-    """Recipe picker and overrides; returns (recipe, config dict for the engine, which
-    trains on ``dataset``)."""
-    recipes = list(getattr(train, "RECIPES", {}) or {"quick": {}})
-    default = recipes.index("quick") if "quick" in recipes else 0
-    recipe = st.selectbox("Recipe", recipes, index=default, key="tr_recipe",
+def config_widgets(dataset: str) -> tuple[str, dict]:
+    """Recipe picker and one widget per training option that has a ``Widget`` in its
+    metadata (alexnet.config), placed in the rows and columns it names; returns (recipe,
+    the validated config dict for the engine, which trains on ``dataset``)."""
+    recipe = st.selectbox("Recipe", list(RECIPES), index=list(RECIPES).index("quick"), key="tr_recipe",
                           help="settings from the tutorials; every field below starts from the recipe")
-    base = train.make_config(recipe).to_dict() if train is not None else {}
-    k = f"tr_{recipe}_"  # widgets restart from the recipe's values when the recipe changes
-    c = st.columns(3)
-    o = {}
-    with c[0]:
-        o["epochs"] = int(_num("Epochs", k + "epochs", int(base.get("epochs", 2)), 1, 200))
-        o["batch_size"] = int(_num("Batch size", k + "batch", int(base.get("batch_size", 64)), 1, 4096))
-        o["optimizer"] = st.selectbox("Optimizer", OPTIMIZERS, key=k + "opt",
-                                      index=OPTIMIZERS.index(base.get("optimizer", "sgd"))
-                                      if base.get("optimizer", "sgd") in OPTIMIZERS else 0)
-    with c[1]:
-        o["lr"] = float(_num("Learning rate", k + "lr", float(base.get("lr", 0.01)), 1e-6, 10.0, fmt="%.5f"))
-        o["weight_decay"] = float(_num("Weight decay", k + "wd", float(base.get("weight_decay", 0.0)), 0.0, 0.1,
-                                       fmt="%.5f"))
-        sched = base.get("schedule", "constant")
-        o["schedule"] = st.selectbox("LR schedule", SCHEDULES, key=k + "sched",
-                                     index=SCHEDULES.index(sched) if sched in SCHEDULES else 0)
-    with c[2]:
-        prec = base.get("precision", "fp32")
-        o["precision"] = st.selectbox("Precision", PRECISIONS, key=k + "prec",
-                                      index=PRECISIONS.index(prec) if prec in PRECISIONS else 0,
-                                      help="bf16/fp16 use autocast; on a CPU fp32 is usually fastest")
-        devs = available_devices()
-        o["device"] = st.selectbox("Device", devs, key=k + "dev",
-                                   help="auto: the GPU when there is one, else the CPU")
-        o["train_subset"] = int(_num("Train on at most N images (0 = all)", k + "subset",
-                                     int(base.get("train_subset") or 0), 0, 1_000_000, step=500))
-    if "momentum" in base and o["optimizer"] == "sgd":
-        o["momentum"] = float(_num("Momentum", k + "mom", float(base.get("momentum") or 0.0), 0.0, 0.999,
-                                   fmt="%.3f"))
-    aug = st.columns(3)
-    if "flip" in base:
-        o["flip"] = aug[0].checkbox("Random horizontal flip", value=bool(base["flip"]), key=k + "flip")
-    if "translate" in base:
-        o["translate"] = float(aug[1].slider("Random shift (fraction of the side)", 0.0, 0.25,
-                                             float(base["translate"] or 0.0), step=0.025, key=k + "translate",
-                                             help="0.125 = up to 4 pixels at 32×32 (pad-and-crop)"))
-    if "color_jitter" in base:
-        o["color_jitter"] = float(aug[2].slider("Colour jitter", 0.0, 0.5, float(base["color_jitter"] or 0.0),
-                                                step=0.05, key=k + "jitter"))
-    if not o["train_subset"]:
-        o["train_subset"] = None
-    o["dataset"] = dataset or "digits"
-    if train is None:
-        return recipe, dict(base, **o)
-    return recipe, train.make_config(recipe, **{f: v for f, v in o.items() if f in base}).to_dict()
+    base = make_config(recipe).to_dict()
+    key = f"tr_{recipe}_"  # widgets restart from the recipe's values when the recipe changes
+    rows = {"main": st.columns(3), "extra": [st.container()], "aug": st.columns(3)}
+    chosen: dict = {}
+    for name, opt in OPTIONS.items():
+        w = opt.page
+        if w is None or (w.only_with and chosen.get(w.only_with[0]) != w.only_with[1]):
+            continue
+        with rows[w.row][w.col]:
+            chosen[name] = _widget(opt, w, base[name], key + w.key)
+    return recipe, make_config(recipe, **chosen, dataset=dataset or "digits").to_dict()
+
+
+def _widget(opt: Option, w: Widget, value, key: str):
+    """One option's widget, starting at ``value`` (clamped to the page's bounds)."""
+    if w.kind == "select":
+        choices = list(opt.choices)
+        return st.selectbox(w.label, choices, index=choices.index(value) if value in choices else 0, key=key,
+                            help=w.help)
+    if w.kind == "devices":
+        return st.selectbox(w.label, available_devices(), key=key, help=w.help)
+    if w.kind == "checkbox":
+        return st.checkbox(w.label, value=bool(value), key=key, help=w.help)
+    lo, hi = opt.kind(w.lo), opt.kind(w.hi)
+    start = min(max(opt.kind(value or 0), lo), hi)
+    if w.kind == "slider":
+        return opt.kind(st.slider(w.label, lo, hi, start, step=w.step, key=key, help=w.help))
+    got = opt.kind(st.number_input(w.label, min_value=lo, max_value=hi, value=start, step=w.step, format=w.fmt,
+                                   key=key, help=w.help))
+    return None if w.zero_is_none and not got else got
 
 
 def run_name_input(default: str) -> str:

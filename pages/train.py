@@ -6,20 +6,17 @@ page only writes a queued run into the store and reads the store back.
 
 import streamlit as st
 
-from alexnet import analyze, estimate, get_spec, jobs, list_presets
+from alexnet import SpecError, analyze, estimate, get_spec, jobs, list_presets
 from alexnet.arithmetic import human_bytes
 from alexnet.devices import device_key
 from alexnet.textfmt import fmt_seconds
+from alexnet.train import adapt_spec
 from explorer import train_form
 from explorer.run_views import live_panel
 from explorer.state import current_spec
 
 st.title("Train")
 mgr = jobs.get_manager()
-engine = train_form.engine()
-if engine is None:
-    st.error("The training engine (alexnet.train) is not available in this installation, so runs cannot start. "
-             "Past runs are still on the Runs page.")
 
 # ---- what to train --------------------------------------------------------------------
 left, right = st.columns([3, 2])
@@ -38,10 +35,14 @@ with left:
     dataset, info = train_form.dataset_picker()
     blocker = train_form.dataset_blocker(info)
     train_form.show_dataset(info, blocker)
-    spec, note = train_form.fit_to_dataset(spec, dataset)
+    errors = []
+    try:
+        spec, note = adapt_spec(spec, info.num_classes)
+    except SpecError as e:  # nothing to size: the engine would refuse it too
+        note, errors = None, [str(e)]
     if note:
-        st.caption(note)
-    errors = analyze(spec).errors
+        st.caption(note[:1].upper() + note[1:] + ".")
+    errors += analyze(spec).errors
     if errors:
         st.error("This network does not compute, so it cannot train: " + errors[0] + " — fix it on the Architecture page.")
     if source == "preset":
@@ -49,7 +50,7 @@ with left:
                   help="load the preset as the current network, to edit it on the Architecture page")
 with right:
     st.subheader("2 · Recipe and settings")
-    recipe, cfg = train_form.config_widgets(engine, dataset)
+    recipe, cfg = train_form.config_widgets(dataset)
 
 # ---- before launch: device, time and memory ----------------------------------------------
 measured_key = (spec.to_json(indent=None), cfg["batch_size"], device_key(cfg["device"]))
@@ -82,7 +83,7 @@ with left:
     if blocker:
         st.caption(f"Train is off until the dataset is usable: {blocker}")
     if st.button("Train", icon=":material/rocket_launch:", type="primary", key="tr_launch",
-                 disabled=bool(errors) or engine is None or bool(blocker)):
+                 disabled=bool(errors) or bool(blocker)):
         rid = mgr.submit(name, spec.to_dict(), cfg, meta={"recipe": recipe, "estimate": est,
                                                          "network_source": source})
         st.session_state["tr_watch"] = rid
