@@ -30,118 +30,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import layers as L
 from .spec import NetSpec, as_spec, hw, layer_names
+from .window import Dim, _fmt, dim_arith  # noqa: F401  (dim_arith re-exported: the formula's public home)
 
 BYTES_FP32 = 4
-SPATIAL = ("conv", "maxpool", "avgpool")
-_MINUS = "−"
-
-
-def _fmt(x: float) -> str:
-    """55 → '55', 54.25 → '54.25', 1/3 → '0.33'."""
-    if float(x).is_integer():
-        return str(int(x))
-    return f"{x:.2f}".rstrip("0").rstrip(".")
-
-
-def _n(x: int) -> str:
-    return f"{x:,}"
-
-
-# --------------------------------------------------------------------------------------
-# one dimension of a conv / pool
-# --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Dim:
-    """The arithmetic of one spatial dimension of one layer."""
-
-    size_in: int
-    kernel: int  # as given
-    kernel_eff: int  # dilated
-    stride: int
-    pad_before: int
-    pad_after: int
-    ceil_mode: bool
-    padding_mode: str  # 'int', 'same', 'valid'
-    out: int  # < 1 means the layer collapses
-    exact: bool
-    remainder: int  # (W + pads − F_eff) mod S: padded-input columns never covered
-    ceil_dropped: bool = False  # PyTorch removed a last window that started in the padding
-    caffe_out: int | None = None  # what Caffe/Paddle's ceil rule gives, when it differs
-
-    @property
-    def numerator(self) -> int:
-        return self.size_in + self.pad_before + self.pad_after - self.kernel_eff
-
-    @property
-    def collapsed(self) -> bool:
-        # PyTorch's ceil mode still gives one (partial) window when the kernel overhangs
-        # the input by less than a stride; floor mode gives none.
-        return self.out < 1
-
-    def formula(self) -> str:
-        """'(224 − 11 + 2·2)/4 + 1 = 55.25 → 55' with the user's numbers."""
-        w, f, s = self.size_in, self.kernel_eff, self.stride
-        if self.padding_mode == "same":
-            pt = self.pad_before + self.pad_after
-            return (f"same: ⌈{w}/{s}⌉ = {self.out} (pads {pt}: {self.pad_before} before, "
-                    f"{self.pad_after} after)")
-        pads = ""
-        if self.pad_before == self.pad_after and self.pad_before:
-            pads = f" + 2·{self.pad_before}"
-        elif self.pad_before or self.pad_after:
-            pads = f" + {self.pad_before}+{self.pad_after}"
-        body = f"{w} {_MINUS} {f}{pads}"
-        if self.numerator < 0 and not self.ceil_mode:
-            return f"({body})/{s} + 1 = {_fmt(self.numerator / s + 1)} < 1"
-        value = self.numerator / s + 1
-        if self.ceil_mode:
-            text = f"⌈({body})/{s}⌉ + 1 = {math.ceil(self.numerator / s) + 1}"
-            if self.ceil_dropped:
-                text += f" − 1 = {self.out} (last window would start in the padding)"
-            return text
-        if self.exact:
-            return f"({body})/{s} + 1 = {self.out}"
-        return f"({body})/{s} + 1 = {_fmt(value)} → {self.out}"
-
-
-def dim_arith(size_in: int, kernel: int, stride: int, padding, dilation: int = 1,
-              ceil_mode: bool = False) -> Dim:
-    """Output size of one dimension.  ``padding`` is an int, 'same' or 'valid'."""
-    f_eff = dilation * (kernel - 1) + 1
-    if padding == "same":
-        out = -(-size_in // stride)
-        total = max((out - 1) * stride + f_eff - size_in, 0)
-        pb, pa, mode = total // 2, total - total // 2, "same"
-    elif padding == "valid":
-        pb = pa = 0
-        mode = "valid"
-    else:
-        pb = pa = int(padding)
-        mode = "int"
-    num = size_in + pb + pa - f_eff
-    dropped = False
-    caffe = None
-    if num < 0 and not (ceil_mode and mode != "same"):
-        # floor mode: a window larger than the padded input gives nothing
-        return Dim(size_in, kernel, f_eff, stride, pb, pa, ceil_mode, mode, min(num // stride + 1, 0), False, 0)
-    if mode == "same":
-        exact = num % stride == 0
-        out = num // stride + 1  # equals ceil(W/S) by construction
-    elif ceil_mode:
-        out = -(-num // stride) + 1
-        caffe_rule = out
-        if (out - 1) * stride >= size_in + pb:
-            out -= 1
-            dropped = True
-        if caffe_rule != out:
-            caffe = caffe_rule
-        exact = num % stride == 0
-    else:
-        out = num // stride + 1
-        exact = num % stride == 0
-    return Dim(size_in, kernel, f_eff, stride, pb, pa, ceil_mode, mode, out, exact,
-               num % stride, dropped, caffe)
 
 
 # --------------------------------------------------------------------------------------
@@ -255,34 +148,25 @@ class Summary:
         }
 
 
-def _label(i: int, t: str, name: str) -> str:
-    return f"layer {i} ({t}) '{name}'"
-
-
 def _walk_sizes(spec: NetSpec, h: int, w: int, stop: int | None = None):
     """Fast forward walk of spatial sizes only.  Yields (index, (H_in, W_in), dims) for
-    conv/pool layers; stops at the first collapse (dims with out < 1)."""
+    window layers; stops at the first collapse (dims with out < 1) or the flatten."""
     for i, layer in enumerate(spec.layers):
         if stop is not None and i > stop:
             return
-        t = layer.type
-        if t in SPATIAL:
-            kh, kw = hw(layer.kernel)
-            sh, sw = hw(layer.stride if layer.stride is not None else layer.kernel)
-            dh, dw = hw(getattr(layer, "dilation", 1))
-            pad = layer.padding
-            ph, pw = (pad, pad) if isinstance(pad, str) else hw(pad)
-            cm = getattr(layer, "ceil_mode", False)
-            a = dim_arith(h, kh, sh, ph, dh, cm)
-            b = dim_arith(w, kw, sw, pw, dw, cm)
-            yield i, (h, w), (a, b)
-            if a.collapsed or b.collapsed:
-                return
-            h, w = a.out, b.out
-        elif t in ("adaptive_avgpool", "adaptive_maxpool"):
-            h, w = hw(layer.output)
-        elif t == "flatten":
+        step = L.get(layer.type).size_step(layer, h, w)
+        if step is None:
+            continue
+        if step[0] == "stop":
             return
+        if step[0] == "set":
+            h, w = step[1], step[2]
+            continue
+        a, b = step[1], step[2]
+        yield i, (h, w), (a, b)
+        if a.collapsed or b.collapsed:
+            return
+        h, w = a.out, b.out
 
 
 def _input_fix(spec: NetSpec, index: int, axis: int) -> int | None:
@@ -344,248 +228,94 @@ def _smallest_surviving_input(spec: NetSpec, limit: int = 1024) -> tuple[int, in
     return size(lo)
 
 
+class Walk:
+    """What the walk down the network carries from layer to layer: the tensor shape, the
+    receptive field r, the jump j and the start of the first unit's field (per axis), the
+    spatial operations so far (for ``receptive_box``) and the warnings.  Layer rules in
+    ``alexnet.layers`` read and advance it:
+
+        r' = r + (F_eff − 1)·j;   j' = j·S;   start' = start + ((F_eff − 1)/2 − P_before)·j
+    """
+
+    def __init__(self, spec: NetSpec):
+        self.spec = spec
+        self.shape: tuple[int, ...] = spec.input.shape
+        self.rf, self.jump, self.start = (1, 1), (1.0, 1.0), (0.0, 0.0)
+        self.flat = False  # after a flatten: every unit sees the whole input
+        self.chain: tuple = ()
+        self.warnings: list[str] = []
+
+    def window(self, a: Dim, b: Dim) -> None:
+        self._advance(a.kernel_eff, b.kernel_eff, a.stride, b.stride, a.pad_before, b.pad_before)
+        self.chain += (("win", a, b),)
+
+    def adaptive(self, h: int, w: int, oh: int, ow: int, kh: int, kw: int) -> None:
+        self._advance(kh, kw, h / oh, w / ow, 0, 0)
+        self.chain += (("adaptive", h, w, oh, ow),)
+
+    def _advance(self, fh, fw, sh, sw, ph, pw) -> None:
+        (r0, r1), (j0, j1), (s0, s1) = self.rf, self.jump, self.start
+        self.rf = (r0 + (fh - 1) * j0, r1 + (fw - 1) * j1)
+        self.start = (s0 + ((fh - 1) / 2 - ph) * j0, s1 + ((fw - 1) / 2 - pw) * j1)
+        self.jump = (j0 * sh, j1 * sw)
+
+    def flatten(self) -> None:
+        self.flat = True
+
+    def smallest_input(self):
+        return _smallest_surviving_input(self.spec)
+
+    def exact_fixes(self, index, layer, lt, a: Dim, b: Dim) -> list[dict]:
+        return _exact_fixes(self.spec, index, layer, lt, a, b)
+
+    def fill_receptive_field(self, info: LayerInfo) -> None:
+        info.chain = self.chain
+        if self.flat:
+            info.rf_hw = (self.spec.input.height, self.spec.input.width)
+            info.receptive_field = _collapse_one(info.rf_hw)
+            return
+        info.rf_hw = tuple(int(r) if float(r).is_integer() else r for r in self.rf)
+        info.jump_hw, info.start_hw = self.jump, self.start
+        info.receptive_field = _collapse_one(info.rf_hw)
+        info.jump, info.start = _collapse_one(self.jump), _collapse_one(self.start)
+
+
 def analyze(config: dict | NetSpec | str) -> Summary:
-    """Walk the network once and compute everything the table shows."""
+    """Walk the network once and compute everything the table shows: each layer type's
+    own rule (``alexnet.layers``) fills in its row."""
     spec = as_spec(config)
-    names = layer_names(spec)
-    c, h, w = spec.input.shape
-    shape: tuple[int, ...] = (c, h, w)
-    rf = (1, 1)
-    jump = (1.0, 1.0)
-    start = (0.0, 0.0)
-    layers: list[LayerInfo] = []
-    warnings: list[str] = []
+    walk = Walk(spec)
+    rows: list[LayerInfo] = []
     errors: list[str] = []
-    broken = False
-    chain: tuple = ()
-
-    for i, layer in enumerate(spec.layers):
-        t = layer.type
-        name = names[i]
-        if broken:
-            bad = next(x for x in layers if x.status == "error")
-            layers.append(LayerInfo(i, name, t, None, None, status="not_computed",
-                                    message=f"cannot be computed: layer {bad.index} '{bad.name}' above fails"))
+    bad: LayerInfo | None = None
+    for i, (layer, name) in enumerate(zip(spec.layers, layer_names(spec))):
+        if bad is not None:
+            rows.append(LayerInfo(i, name, layer.type, None, None, status="not_computed",
+                                  message=f"cannot be computed: layer {bad.index} '{bad.name}' above fails"))
             continue
-        info = LayerInfo(i, name, t, shape, None)
-        spatial = len(shape) == 3
-        if t == "conv":
-            cin = shape[0]
-            if cin % layer.groups:
-                info.status = "error"
-                info.message = (f"{_label(i, t, name)}: groups = {layer.groups} must divide its "
-                                f"{cin} input channels; try groups = "
-                                f"{', '.join(str(g) for g in _divisors_both(cin, layer.out_channels)[:6])}")
-                info.fixes = [{"kind": "field", "field": "groups", "value": 1, "label": "set groups = 1"}]
-                errors.append(info.message)
-                layers.append(info)
-                broken = True
-                continue
-        if t in SPATIAL:
-            kh, kw = hw(layer.kernel)
-            sh, sw = hw(layer.stride if layer.stride is not None else layer.kernel)
-            dh, dw = hw(getattr(layer, "dilation", 1))
-            pad = layer.padding
-            ph, pw = (pad, pad) if isinstance(pad, str) else hw(pad)
-            cm = getattr(layer, "ceil_mode", False)
-            a = dim_arith(shape[1], kh, sh, ph, dh, cm)
-            b = dim_arith(shape[2], kw, sw, pw, dw, cm)
-            info.dims = (a, b)
-            fa, fb = a.formula(), b.formula()
-            info.formula = fa if (fa == fb and shape[1] == shape[2]) else f"H: {fa}; W: {fb}"
-            if a.collapsed or b.collapsed:
-                d = a if a.collapsed else b
-                info.status = "error"
-                pad_txt = f"{d.pad_before}+{d.pad_after}" if d.pad_before != d.pad_after else str(d.pad_before)
-                info.message = (f"{_label(i, t, name)} collapses: its {kh}×{kw} window"
-                                + (f" (dilated to {a.kernel_eff}×{b.kernel_eff})" if (dh, dw) != (1, 1) else "")
-                                + f" is larger than its {shape[1]}×{shape[2]} input with padding {pad_txt}, "
-                                "so the output would be empty.")
-                fixes = []
-                smallest = _smallest_surviving_input(spec)
-                if smallest and smallest != (spec.input.height, spec.input.width):
-                    fixes.append({"kind": "input", "height": smallest[0], "width": smallest[1],
-                                  "label": f"use input {smallest[0]}×{smallest[1]} (the smallest that does not collapse)"})
-                fit_h = shape[1] + a.pad_before + a.pad_after
-                fit_w = shape[2] + b.pad_before + b.pad_after
-                if (dh, dw) == (1, 1) and min(fit_h, fit_w) >= 1:
-                    kfit = min(fit_h, fit_w) if kh == kw else None
-                    if kfit is not None and kfit < kh:
-                        fixes.append({"kind": "field", "field": "kernel", "value": kfit,
-                                      "label": f"shrink the kernel to {kfit}"})
-                if t in ("maxpool", "avgpool"):
-                    fixes.append({"kind": "delete", "label": f"remove {name}"})
-                info.fixes = fixes
-                info.message += " Fix: " + "; or ".join(f["label"] for f in fixes) + "." if fixes else ""
-                errors.append(info.message)
-                layers.append(info)
-                broken = True
-                continue
-            cout = layer.out_channels if t == "conv" else shape[0]
-            chain = chain + (("win", a, b),)
-            shape = (cout, a.out, b.out)
-            info.out_shape = shape
-            info.exact = a.exact and b.exact
-            # receptive field
-            rf = (rf[0] + (a.kernel_eff - 1) * jump[0], rf[1] + (b.kernel_eff - 1) * jump[1])
-            start = (start[0] + ((a.kernel_eff - 1) / 2 - a.pad_before) * jump[0],
-                     start[1] + ((b.kernel_eff - 1) / 2 - b.pad_before) * jump[1])
-            jump = (jump[0] * a.stride, jump[1] * b.stride)
-            if t == "conv":
-                cin = info.in_shape[0]
-                info.weight_params = layer.out_channels * (cin // layer.groups) * kh * kw
-                info.bias_params = layer.out_channels if layer.bias else 0
-                cin_txt = f"({cin}/{layer.groups})" if layer.groups > 1 else str(cin)
-                bias = f" + {layer.out_channels}" if layer.bias else ""
-                info.params = info.weight_params + info.bias_params
-                info.params_formula = f"{layer.out_channels}·{cin_txt}·{kh}·{kw}{bias} = {_n(info.params)}"
-                info.macs = info.params * a.out * b.out
-            msgs = []
-            same_ab = (a.size_in, a.kernel_eff, a.stride, a.pad_before, a.pad_after) == \
-                (b.size_in, b.kernel_eff, b.stride, b.pad_before, b.pad_after)
-            for axis, d in ((("rows and columns", a),) if same_ab else (("rows", a), ("columns", b))):
-                if d.padding_mode != "same" and not d.exact and not d.ceil_mode:
-                    real = max(0, d.remainder - d.pad_after)
-                    what = (f"the last {real} input {_unit(axis, real)} never covered"
-                            if real else f"only {d.remainder} padding {_unit(axis, d.remainder)} dropped, "
-                            "no input pixel is lost")
-                    msgs.append(f"{d.numerator}/{d.stride} is not whole → {what}")
-                if d.ceil_mode and d.numerator < 0:
-                    msgs.append(f"{axis}: the {d.kernel_eff}-wide window is larger than the {d.size_in}-wide "
-                                "input; ceil mode still computes one partial window")
-                elif d.ceil_mode and not d.exact:
-                    msgs.append(f"{axis}: ceil mode adds a last window that hangs over the edge")
-                if d.caffe_out is not None:
-                    msgs.append(f"{axis}: PyTorch gives {d.out}, Caffe/Paddle's ceil rule would give {d.caffe_out}")
-                if d.stride > d.kernel_eff:
-                    msgs.append(f"{axis}: stride {d.stride} > kernel {d.kernel_eff}, so "
-                                f"{d.stride - d.kernel_eff} of every {d.stride} input {axis} are skipped")
-            if not info.exact and not (a.ceil_mode and b.ceil_mode):
-                info.status = "inexact"
-                info.fixes = _exact_fixes(spec, i, layer, a, b)
-            if msgs:
-                info.message = f"{_label(i, t, name)}: " + "; ".join(msgs)
-                if info.fixes:
-                    info.message += ". Fix: " + "; or ".join(f["label"] for f in info.fixes)
-                warnings.append(info.message)
-        elif t in ("adaptive_avgpool", "adaptive_maxpool"):
-            if not spatial:
-                info.status = "error"
-                info.message = f"{_label(i, t, name)}: needs a [C, H, W] input, got {list(shape)}"
-                errors.append(info.message)
-                layers.append(info)
-                broken = True
-                continue
-            oh, ow = hw(layer.output)
-            kh = max(-(-((r + 1) * shape[1]) // oh) - (r * shape[1]) // oh for r in range(oh))
-            kw = max(-(-((r + 1) * shape[2]) // ow) - (r * shape[2]) // ow for r in range(ow))
-            sh, sw = shape[1] / oh, shape[2] / ow
-            info.formula = (f"adaptive: {shape[1]}×{shape[2]} → {oh}×{ow} "
-                            f"(windows up to {kh}×{kw}, stride ≈ {_fmt(sh)}×{_fmt(sw)})")
-            info.exact = shape[1] % oh == 0 and shape[2] % ow == 0
-            rf = (rf[0] + (kh - 1) * jump[0], rf[1] + (kw - 1) * jump[1])
-            start = (start[0] + (kh - 1) / 2 * jump[0], start[1] + (kw - 1) / 2 * jump[1])
-            jump = (jump[0] * sh, jump[1] * sw)
-            if oh > shape[1] or ow > shape[2]:
-                info.message = (f"{_label(i, t, name)}: upsamples {shape[1]}×{shape[2]} to {oh}×{ow} "
-                                "by repeating values; the extra outputs carry no new information")
-                warnings.append(info.message)
-            chain = chain + (("adaptive", shape[1], shape[2], oh, ow),)
-            shape = (shape[0], oh, ow)
-            info.out_shape = shape
-        elif t == "flatten":
-            shape = (math.prod(shape),)
-            info.out_shape = shape
-            if len(info.in_shape) == 3:
-                ci, hi, wi = info.in_shape
-                info.formula = f"{ci}·{hi}·{wi} = {_n(shape[0])}"
-            rf = (spec.input.height, spec.input.width)
-            jump = None
-        elif t == "linear":
-            fin = shape[0]
-            info.weight_params = fin * layer.out_features
-            info.bias_params = layer.out_features if layer.bias else 0
-            info.params = info.weight_params + info.bias_params
-            info.macs = info.params
-            bias = f" + {layer.out_features}" if layer.bias else ""
-            info.params_formula = f"{_n(fin)}·{_n(layer.out_features)}{bias} = {_n(info.params)}"
-            shape = (layer.out_features,)
-            info.out_shape = shape
-        elif t == "batchnorm":
-            ch = shape[0]
-            info.weight_params = ch
-            info.bias_params = ch
-            info.params = 2 * ch
-            info.macs = 2 * ch
-            info.params_formula = f"2·{ch} = {_n(2 * ch)} (scale and shift; running stats are buffers)"
-            info.out_shape = shape
-        elif t == "lrn":
-            if not spatial:
-                info.status = "error"
-                info.message = f"{_label(i, t, name)}: LRN needs a [C, H, W] input, got {list(shape)}"
-                errors.append(info.message)
-                layers.append(info)
-                broken = True
-                continue
-            if layer.size > shape[0]:
-                info.message = (f"{_label(i, t, name)}: window of {layer.size} channels is wider than the "
-                                f"{shape[0]} channels it normalises across")
-                warnings.append(info.message)
-            info.out_shape = shape
-        else:  # activations, dropout
-            info.out_shape = shape
-        info.chain = chain
-        if jump is None:
-            info.rf_hw = (spec.input.height, spec.input.width)
-            info.receptive_field = _collapse_one(info.rf_hw)
-            info.jump = None
-            info.start = None
+        info = LayerInfo(i, name, layer.type, walk.shape, None)
+        try:
+            L.get(layer.type).rule(layer, walk, info)
+        except L.LayerFailure as f:
+            info.status, info.message, info.fixes, bad = "error", f.message, f.fixes, info
+            errors.append(f.message)
         else:
-            info.rf_hw = (int(rf[0]) if float(rf[0]).is_integer() else rf[0],
-                          int(rf[1]) if float(rf[1]).is_integer() else rf[1])
-            info.jump_hw = jump
-            info.start_hw = start
-            info.receptive_field = _collapse_one(info.rf_hw)
-            info.jump = _collapse_one(jump)
-            info.start = _collapse_one(start)
-        layers.append(info)
-
-    if not broken and spec.num_classes is not None and layers and layers[-1].out_shape != (spec.num_classes,):
-        msg = (f"the network ends in {list(layers[-1].out_shape)}, not [{spec.num_classes}] "
-               f"(num_classes); add a flatten/linear to {spec.num_classes} outputs at the end")
-        warnings.append(msg)
-    return Summary(spec.name, spec.input.shape, layers, warnings, errors)
+            walk.fill_receptive_field(info)
+        rows.append(info)
+    if bad is None and spec.num_classes is not None and rows and rows[-1].out_shape != (spec.num_classes,):
+        walk.warnings.append(f"the network ends in {list(rows[-1].out_shape)}, not [{spec.num_classes}] "
+                             f"(num_classes); add a flatten/linear to {spec.num_classes} outputs at the end")
+    return Summary(spec.name, spec.input.shape, rows, walk.warnings, errors)
 
 
-def _unit(axis: str, n: int) -> str:
-    """'rows and columns', 1 → 'row and column is'; 'rows', 2 → 'rows are'."""
-    if n == 1:
-        return axis.replace("rows", "row").replace("columns", "column") + (" are" if " and " in axis else " is")
-    return axis + " are"
-
-
-def _divisors_both(a: int, b: int) -> list[int]:
-    return [g for g in range(1, min(a, b) + 1) if a % g == 0 and b % g == 0]
-
-
-def _exact_fixes(spec: NetSpec, index: int, layer, a: Dim, b: Dim) -> list[dict]:
+def _exact_fixes(spec: NetSpec, index: int, layer, lt, a: Dim, b: Dim) -> list[dict]:
     """The smallest padding change, and the nearest input size, that make this layer exact."""
     fixes: list[dict] = []
     if not isinstance(layer.padding, str) and not (a.ceil_mode or b.ceil_mode):
         ph, pw = hw(layer.padding)
-        cap_h = a.kernel // 2 if layer.type != "conv" else ph + 2 * a.stride
-        cap_w = b.kernel // 2 if layer.type != "conv" else pw + 2 * b.stride
-        new = []
-        for d, p, cap in ((a, ph, cap_h), (b, pw, cap_w)):
-            if d.exact:
-                new.append(p)
-                continue
-            found = None
-            for q in sorted(range(0, cap + 1), key=lambda q: (abs(q - p), -q)):
-                if (d.size_in + 2 * q - d.kernel_eff) >= 0 and (d.size_in + 2 * q - d.kernel_eff) % d.stride == 0:
-                    found = q
-                    break
-            new.append(found)
+        cap_h = a.kernel // 2 if lt.pool else ph + 2 * a.stride
+        cap_w = b.kernel // 2 if lt.pool else pw + 2 * b.stride
+        new = [p if d.exact else _exact_padding(d, p, cap) for d, p, cap in ((a, ph, cap_h), (b, pw, cap_w))]
         if None not in new and tuple(new) != (ph, pw):
             value = new[0] if new[0] == new[1] else list(new)
             fixes.append({"kind": "field", "field": "padding", "value": value,
@@ -596,6 +326,15 @@ def _exact_fixes(spec: NetSpec, index: int, layer, a: Dim, b: Dim) -> list[dict]
         fixes.append({"kind": "input", "height": h_new, "width": w_new,
                       "label": f"use input {h_new}×{w_new}"})
     return fixes
+
+
+def _exact_padding(d: Dim, p: int, cap: int) -> int | None:
+    """The padding nearest ``p`` (ties: larger), at most ``cap``, that divides exactly."""
+    for q in sorted(range(0, cap + 1), key=lambda q: (abs(q - p), -q)):
+        num = d.size_in + 2 * q - d.kernel_eff
+        if num >= 0 and num % d.stride == 0:
+            return q
+    return None
 
 
 def summarize(config: dict | NetSpec | str) -> dict:
@@ -629,14 +368,29 @@ def receptive_box(info: LayerInfo, row: int, col: int, height: int, width: int) 
 
 def _back(units: set[int], d: Dim) -> set[int]:
     """Output positions of one window layer → the input positions their taps read
-    (taps in the padding read nothing; a dilated kernel reads every D-th position)."""
+    (a dilated kernel reads every D-th position; taps in zero padding read nothing, taps in
+    reflect/replicate/circular padding read the input pixel the padding copies)."""
     dil = (d.kernel_eff - 1) // (d.kernel - 1) if d.kernel > 1 else 1
     out: set[int] = set()
     for u in units:
         start = u * d.stride - d.pad_before
+        if d.fill != "zeros":
+            out.update(_padded_source(p, d.size_in, d.fill) for p in range(start, start + d.kernel_eff, dil))
+            continue
         first = start if start >= 0 else start + math.ceil(-start / dil) * dil  # first tap inside
         out.update(range(first, min(start + d.kernel_eff, d.size_in), dil))
     return out
+
+
+def _padded_source(p: int, n: int, fill: str) -> int:
+    """The input position that padded position ``p`` (of an ``n``-wide input) copies."""
+    if 0 <= p < n:
+        return p
+    if fill == "circular":
+        return p % n
+    if fill == "replicate":
+        return min(max(p, 0), n - 1)
+    return -p if p < 0 else 2 * (n - 1) - p  # reflect (no edge repeat; torch needs pad < n)
 
 
 def training_memory_bytes(summary: Summary | dict, batch: int, optimizer: str = "sgd") -> int:

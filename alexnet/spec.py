@@ -20,74 +20,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Union
 
+from . import layers as L
+from .layers import MAX_CHANNELS, MAX_FEATURES, MAX_KERNEL, MAX_SIDE, SpecError, hw  # noqa: F401  (re-exported)
+
 IntPair = Union[int, tuple[int, int]]
 Padding = Union[int, tuple[int, int], str]
-
-# Upper bounds that keep the arithmetic meaningful and the app safe.  They are far
-# above anything an AlexNet-family network uses.
-MAX_SIDE = 4096  # input height/width
-MAX_CHANNELS = 65536
-MAX_FEATURES = 1 << 20
-MAX_KERNEL = 1024
 MAX_LAYERS = 256
 
 
-class SpecError(ValueError):
-    """An invalid network spec.  The message names the layer and the field."""
-
-    def __init__(self, message: str, *, index: int | None = None, field: str | None = None):
-        super().__init__(message)
-        self.index = index
-        self.field = field
-
-
-def _where(index: int | None, type_: str | None) -> str:
-    if index is None:
-        return "network"
-    return f"layer {index} ({type_})"
-
-
 def _err(index, type_, fld, msg) -> SpecError:
-    return SpecError(f"{_where(index, type_)}: field '{fld}' {msg}", index=index, field=fld)
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v) -> bool:
-    return (isinstance(v, (int, float))) and not isinstance(v, bool)
-
-
-def _pair(v, index, type_, fld, lo, hi) -> IntPair:
-    """An int or [h, w] with lo <= each <= hi.  Returns an int or a tuple."""
-    if isinstance(v, (list, tuple)):
-        if len(v) != 2 or not all(_is_int(x) for x in v):
-            raise _err(index, type_, fld, f"must be an integer or a pair [h, w] of integers, got {v!r}")
-        for x in v:
-            if not lo <= x <= hi:
-                raise _err(index, type_, fld, f"must be between {lo} and {hi}, got {list(v)}")
-        return (v[0], v[1]) if v[0] != v[1] else v[0]
-    if not _is_int(v):
-        raise _err(index, type_, fld, f"must be an integer or a pair [h, w] of integers, got {v!r}")
-    if not lo <= v <= hi:
-        raise _err(index, type_, fld, f"must be between {lo} and {hi}, got {v}")
-    return v
-
-
-def _padding(v, index, type_) -> Padding:
-    if isinstance(v, str):
-        if v.lower() in ("same", "valid"):
-            return v.lower()
-        raise _err(index, type_, "padding", f"must be an integer ≥ 0, a pair [h, w], 'same' or 'valid', got {v!r}")
-    return _pair(v, index, type_, "padding", 0, MAX_KERNEL)
-
-
-def hw(v: IntPair) -> tuple[int, int]:
-    """Expand an int-or-pair to (h, w)."""
-    if isinstance(v, (tuple, list)):
-        return int(v[0]), int(v[1])
-    return int(v), int(v)
+    return L.field_error(index, type_, fld, msg)
 
 
 def _jsonable(v):
@@ -98,7 +40,8 @@ def _jsonable(v):
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """Base class of every layer spec.  ``name`` is optional; the builder makes one."""
+    """Base class of every layer spec: one frozen dataclass per registered layer type,
+    made from its fields (``alexnet.layers``).  ``name`` is optional; the builder makes one."""
 
     type: ClassVar[str] = ""
     name: str | None = field(default=None, kw_only=True)
@@ -119,180 +62,35 @@ class LayerSpec:
         d.update(changes)
         return layer_from_dict(d)
 
-    def check(self, index: int | None = None) -> None:  # overridden where needed
-        pass
+    def check(self, index: int | None = None) -> None:
+        lt = L.get(self.type)
+        _check_name(self.name, index, self.type)
+        for f in lt.fields:
+            f.parse(getattr(self, f.name), index, self.type)
+        lt.check(self, index)
 
 
-@dataclass(frozen=True)
-class Conv(LayerSpec):
-    type: ClassVar[str] = "conv"
-    out_channels: int = 64
-    kernel: IntPair = 3
-    stride: IntPair = 1
-    padding: Padding = 0
-    dilation: IntPair = 1
-    groups: int = 1
-    bias: bool = True
-
-    def check(self, index=None):
-        t = self.type
-        if not _is_int(self.out_channels) or not 1 <= self.out_channels <= MAX_CHANNELS:
-            raise _err(index, t, "out_channels", f"must be an integer between 1 and {MAX_CHANNELS}, got {self.out_channels!r}")
-        if not _is_int(self.groups) or not 1 <= self.groups <= MAX_CHANNELS:
-            raise _err(index, t, "groups", f"must be an integer ≥ 1, got {self.groups!r}")
-        if self.out_channels % self.groups:
-            raise _err(index, t, "groups", f"= {self.groups} must divide out_channels = {self.out_channels}")
-        if not isinstance(self.bias, bool):
-            raise _err(index, t, "bias", f"must be true or false, got {self.bias!r}")
+def _spec_class(lt: L.LayerType) -> type[LayerSpec]:
+    """The frozen dataclass of one layer type: its registry fields, with their defaults."""
+    cls_name = "".join(part.title() for part in lt.name.split("_")) + "Spec"
+    return dataclasses.make_dataclass(cls_name, [(f.name, Any, field(default=f.default)) for f in lt.fields],
+                                      bases=(LayerSpec,), frozen=True, namespace={"type": lt.name})
 
 
-@dataclass(frozen=True)
-class _Pool(LayerSpec):
-    kernel: IntPair = 2
-    stride: IntPair | None = None  # None = kernel, as in PyTorch
-    padding: Padding = 0
-    ceil_mode: bool = False
+LAYER_TYPES: dict[str, type[LayerSpec]] = {name: _spec_class(lt) for name, lt in L.REGISTRY.items()}
+ACTIVATIONS = L.ACTIVATIONS
+SPATIAL_POOLS = L.names("window")[1:]  # maxpool, avgpool
 
-    def check(self, index=None):
-        if not isinstance(self.ceil_mode, bool):
-            raise _err(index, self.type, "ceil_mode", f"must be true or false, got {self.ceil_mode!r}")
-        if isinstance(self.padding, str):
-            return
-        kh, kw = hw(self.kernel)
-        ph, pw = hw(self.padding)
-        if ph > kh // 2 or pw > kw // 2:
-            raise _err(index, self.type, "padding",
-                       f"= {_jsonable(self.padding)} must be at most half the kernel ({kh // 2}) — PyTorch pads a pool by at most k/2")
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
-@dataclass(frozen=True)
-class MaxPool(_Pool):
-    type: ClassVar[str] = "maxpool"
-    kernel: IntPair = 3
-    stride: IntPair | None = 2
-
-
-@dataclass(frozen=True)
-class AvgPool(_Pool):
-    type: ClassVar[str] = "avgpool"
-
-
-@dataclass(frozen=True)
-class AdaptiveAvgPool(LayerSpec):
-    type: ClassVar[str] = "adaptive_avgpool"
-    output: IntPair = 6
-
-
-@dataclass(frozen=True)
-class AdaptiveMaxPool(LayerSpec):
-    type: ClassVar[str] = "adaptive_maxpool"
-    output: IntPair = 6
-
-
-@dataclass(frozen=True)
-class LRN(LayerSpec):
-    """torch.nn.LocalResponseNorm: b = a / (k + alpha/size * sum(a^2))^beta."""
-
-    type: ClassVar[str] = "lrn"
-    size: int = 5
-    alpha: float = 0.0001
-    beta: float = 0.75
-    k: float = 1.0
-
-    def check(self, index=None):
-        if not _is_int(self.size) or not 1 <= self.size <= 1024:
-            raise _err(index, self.type, "size", f"must be an integer between 1 and 1024, got {self.size!r}")
-        for f in ("alpha", "beta", "k"):
-            v = getattr(self, f)
-            if not _is_num(v) or v != v or v < 0 or v > 1e6:
-                raise _err(index, self.type, f, f"must be a number ≥ 0, got {v!r}")
-
-
-@dataclass(frozen=True)
-class BatchNorm(LayerSpec):
-    type: ClassVar[str] = "batchnorm"
-    eps: float = 1e-5
-    momentum: float = 0.1
-
-    def check(self, index=None):
-        if not _is_num(self.eps) or not 0 < self.eps < 1:
-            raise _err(index, self.type, "eps", f"must be a number in (0, 1), got {self.eps!r}")
-        if not _is_num(self.momentum) or not 0 <= self.momentum <= 1:
-            raise _err(index, self.type, "momentum", f"must be a number in [0, 1], got {self.momentum!r}")
-
-
-@dataclass(frozen=True)
-class Dropout(LayerSpec):
-    type: ClassVar[str] = "dropout"
-    p: float = 0.5
-
-    def check(self, index=None):
-        if not _is_num(self.p) or not 0 <= self.p < 1:
-            raise _err(index, self.type, "p", f"must be a probability in [0, 1) (1 would drop everything), got {self.p!r}")
-
-
-@dataclass(frozen=True)
-class Flatten(LayerSpec):
-    type: ClassVar[str] = "flatten"
-
-
-@dataclass(frozen=True)
-class Linear(LayerSpec):
-    type: ClassVar[str] = "linear"
-    out_features: int = 4096
-    bias: bool = True
-
-    def check(self, index=None):
-        if not _is_int(self.out_features) or not 1 <= self.out_features <= MAX_FEATURES:
-            raise _err(index, self.type, "out_features", f"must be an integer between 1 and {MAX_FEATURES}, got {self.out_features!r}")
-        if not isinstance(self.bias, bool):
-            raise _err(index, self.type, "bias", f"must be true or false, got {self.bias!r}")
-
-
-@dataclass(frozen=True)
-class ReLU(LayerSpec):
-    type: ClassVar[str] = "relu"
-
-
-@dataclass(frozen=True)
-class LeakyReLU(LayerSpec):
-    type: ClassVar[str] = "leaky_relu"
-    negative_slope: float = 0.01
-
-    def check(self, index=None):
-        if not _is_num(self.negative_slope) or not -10 <= self.negative_slope <= 10:
-            raise _err(index, self.type, "negative_slope", f"must be a number between -10 and 10, got {self.negative_slope!r}")
-
-
-@dataclass(frozen=True)
-class Sigmoid(LayerSpec):
-    type: ClassVar[str] = "sigmoid"
-
-
-@dataclass(frozen=True)
-class Tanh(LayerSpec):
-    type: ClassVar[str] = "tanh"
-
-
-@dataclass(frozen=True)
-class Softplus(LayerSpec):
-    type: ClassVar[str] = "softplus"
-
-
-@dataclass(frozen=True)
-class GELU(LayerSpec):
-    type: ClassVar[str] = "gelu"
-
-
-LAYER_TYPES: dict[str, type[LayerSpec]] = {
-    c.type: c
-    for c in (Conv, MaxPool, AvgPool, AdaptiveAvgPool, AdaptiveMaxPool, LRN, BatchNorm, Dropout,
-              Flatten, Linear, ReLU, LeakyReLU, Sigmoid, Tanh, Softplus, GELU)
-}
-ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "softplus", "gelu")
-SPATIAL_POOLS = ("maxpool", "avgpool")
-
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+def _check_name(name, index, type_) -> None:
+    if name is None:
+        return
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+        raise _err(index, type_, "name", "must be letters, digits and _ (not starting with a digit), at most 64 characters")
+    if name in L.RESERVED_NAMES:
+        raise _err(index, type_, "name", f"{name!r} is a name PyTorch's nn.Module uses itself; choose another")
 
 
 def layer_from_dict(d: Any, index: int | None = None) -> LayerSpec:
@@ -300,49 +98,20 @@ def layer_from_dict(d: Any, index: int | None = None) -> LayerSpec:
     if not isinstance(d, dict):
         raise SpecError(f"layer {index}: must be an object with a 'type', got {type(d).__name__}", index=index)
     t = d.get("type")
-    if t not in LAYER_TYPES:
-        raise SpecError(
-            f"layer {index} ({t}): field 'type' = {t!r} is unknown; valid types: {', '.join(LAYER_TYPES)}",
-            index=index, field="type")
-    cls = LAYER_TYPES[t]
-    known = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for k, v in d.items():
-        if k == "type":
-            continue
-        if k not in known:
-            raise _err(index, t, k, f"is not a field of a {t} layer; its fields are: {', '.join(sorted(known))}")
-        kwargs[k] = v
-    # per-field normalisation of int-or-pair fields
-    if "name" in kwargs and kwargs["name"] is not None:
-        if not isinstance(kwargs["name"], str) or not _NAME_RE.match(kwargs["name"]):
-            raise _err(index, t, "name", "must be letters, digits and _ (not starting with a digit), at most 64 characters")
-    if cls in (Conv, MaxPool, AvgPool):
-        kwargs["kernel"] = _pair(kwargs.get("kernel", _default(cls, "kernel")), index, t, "kernel", 1, MAX_KERNEL)
-        s = kwargs.get("stride", _default(cls, "stride"))
-        if s is not None:
-            kwargs["stride"] = _pair(s, index, t, "stride", 1, MAX_KERNEL)
-        kwargs["padding"] = _padding(kwargs.get("padding", 0), index, t)
-    if cls is Conv:
-        kwargs["dilation"] = _pair(kwargs.get("dilation", 1), index, t, "dilation", 1, MAX_KERNEL)
-    if cls in (AdaptiveAvgPool, AdaptiveMaxPool):
-        kwargs["output"] = _pair(kwargs.get("output", 6), index, t, "output", 1, MAX_SIDE)
-    for f in ("alpha", "beta", "k", "p", "eps", "momentum", "negative_slope"):
-        if f in kwargs and _is_int(kwargs[f]):
-            kwargs[f] = float(kwargs[f])
-    try:
-        spec = cls(**kwargs)
-    except TypeError as e:  # pragma: no cover - fields are checked above
-        raise SpecError(f"layer {index} ({t}): {e}", index=index) from None
-    spec.check(index)
+    if not isinstance(t, str) or t not in LAYER_TYPES:
+        shown = t if isinstance(t, str) else type(t).__name__
+        raise SpecError(f"layer {index} ({shown}): field 'type' = {t!r} is unknown; valid types: "
+                        f"{', '.join(LAYER_TYPES)}", index=index, field="type")
+    lt = L.get(t)
+    known = {f.name for f in lt.fields} | {"name"}
+    unknown = [k for k in d if k not in known and k != "type"]
+    if unknown:
+        raise _err(index, t, unknown[0], f"is not a field of a {t} layer; its fields are: {', '.join(sorted(known))}")
+    _check_name(d.get("name"), index, t)
+    kwargs = {f.name: f.parse(d[f.name], index, t) for f in lt.fields if f.name in d}
+    spec = LAYER_TYPES[t](**kwargs, name=d.get("name"))
+    lt.check(spec, index)
     return spec
-
-
-def _default(cls, name):
-    for f in dataclasses.fields(cls):
-        if f.name == name:
-            return f.default
-    raise KeyError(name)
 
 
 @dataclass(frozen=True)
@@ -355,7 +124,7 @@ class InputSpec:
         for f in ("channels", "height", "width"):
             v = getattr(self, f)
             hi = 64 if f == "channels" else MAX_SIDE
-            if not _is_int(v) or not 1 <= v <= hi:
+            if not L.is_int(v) or not 1 <= v <= hi:
                 raise SpecError(f"input: field '{f}' must be an integer between 1 and {hi}, got {v!r}", field=f)
 
     @property
@@ -419,7 +188,7 @@ class NetSpec:
     def from_json(cls, text: str) -> NetSpec:
         try:
             d = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError, too many digits
             raise SpecError(f"not valid JSON: {e}") from None
         return cls.from_dict(d)
 
@@ -441,20 +210,9 @@ class NetSpec:
                 if layer.name in names:
                     raise _err(i, layer.type, "name", f"{layer.name!r} is used twice; layer names must be unique")
                 names.add(layer.name)
-            t = layer.type
-            if t == "linear" and not flat:
-                prev = self.layers[i - 1].type if i else "the input"
-                raise SpecError(
-                    f"layer {i} (linear): a linear layer cannot follow a spatial layer ({prev}); "
-                    "insert a 'flatten' (or an adaptive pool then flatten) before it", index=i, field="type")
-            if flat and t in ("conv", "maxpool", "avgpool", "adaptive_avgpool", "adaptive_maxpool", "lrn", "flatten"):
-                raise SpecError(
-                    f"layer {i} ({t}): comes after the tensor was flattened to [features]; "
-                    "spatial layers and a second flatten must come before the flatten", index=i, field="type")
-            if t == "flatten":
-                flat = True
+            flat = self._check_place(i, layer, flat)
         if self.num_classes is not None:
-            if not _is_int(self.num_classes) or self.num_classes < 1:
+            if not L.is_int(self.num_classes) or self.num_classes < 1:
                 raise SpecError(f"network: field 'num_classes' must be a positive integer, got {self.num_classes!r}",
                                 field="num_classes")
             lin = [i for i, layer in enumerate(self.layers) if layer.type == "linear"]
@@ -468,6 +226,21 @@ class NetSpec:
                     f"num_classes = {self.num_classes} (it is the last linear layer)",
                     index=lin[-1], field="out_features")
         return self
+
+    def _check_place(self, i: int, layer: LayerSpec, flat: bool) -> bool:
+        """A layer that needs [C, H, W] after the flatten, or [features] before it, is refused.
+        Returns whether the tensor is flat after this layer."""
+        lt = L.get(layer.type)
+        if lt.where == "flat" and not flat:
+            prev = self.layers[i - 1].type if i else "the input"
+            raise SpecError(
+                f"layer {i} ({lt.name}): a {lt.name} layer cannot follow a spatial layer ({prev}); "
+                "insert a 'flatten' (or an adaptive pool then flatten) before it", index=i, field="type")
+        if flat and lt.where == "spatial":
+            raise SpecError(
+                f"layer {i} ({lt.name}): comes after the tensor was flattened to [features]; "
+                "spatial layers and a second flatten must come before the flatten", index=i, field="type")
+        return flat or lt.name == "flatten"
 
     # ---- editing helpers (each returns a new, validated spec) ------------------
     def replace(self, **changes) -> NetSpec:
@@ -524,9 +297,6 @@ def layer_names(spec: NetSpec) -> list[str]:
 
     conv1, conv2, …; fc1, fc2, … for linear; pool1, … for max/avg pools; relu1, …
     """
-    prefix = {"conv": "conv", "linear": "fc", "maxpool": "pool", "avgpool": "pool",
-              "adaptive_avgpool": "adaptive_pool", "adaptive_maxpool": "adaptive_pool",
-              "batchnorm": "bn", "dropout": "dropout", "flatten": "flatten", "lrn": "lrn"}
     counts: dict[str, int] = {}
     taken = {layer.name for layer in spec.layers if layer.name}
     out = []
@@ -534,7 +304,7 @@ def layer_names(spec: NetSpec) -> list[str]:
         if layer.name:
             out.append(layer.name)
             continue
-        p = prefix.get(layer.type, layer.type)
+        p = L.get(layer.type).prefix or layer.type
         while True:
             counts[p] = counts.get(p, 0) + 1
             n = f"{p}{counts[p]}"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
+from alexnet import layers as L
 from alexnet.arithmetic import human_bytes
 
 COLUMNS = (  # (header, width %, tooltip)
@@ -28,7 +29,7 @@ COLUMNS = (  # (header, width %, tooltip)
     ("act. mem", 8.5, "fp32 output of this layer, one image"),
     ("RF", 5.5, "receptive field in input pixels"),
 )
-QUIET = ("relu", "leaky_relu", "sigmoid", "tanh", "softplus", "gelu", "dropout")
+QUIET = tuple(n for n, lt in L.REGISTRY.items() if lt.quiet)  # pointwise rows without weights: greyed
 
 CSS = """<style>
 .block-container{padding-top:3.8rem;padding-left:2rem;padding-right:2rem}
@@ -131,9 +132,7 @@ def row_message(row: dict) -> str:
 def _formula(row: dict) -> str:
     if row["formula"]:
         return row["formula"]
-    if row["type"] == "linear" and row.get("params_formula"):
-        return "params " + row["params_formula"]
-    if row["type"] == "batchnorm" and row.get("params_formula"):
+    if row.get("params_formula"):  # a layer with weights but no window: its parameter count
         return "params " + row["params_formula"]
     return ""
 

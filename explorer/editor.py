@@ -18,8 +18,9 @@ from collections.abc import Callable
 import streamlit as st
 
 from alexnet import NetSpec, SpecError, get_preset, get_spec, list_presets
+from alexnet import layers as L
 from alexnet.arithmetic import human_bytes
-from alexnet.spec import ACTIVATIONS, layer_from_dict
+from alexnet.spec import layer_from_dict
 from explorer import arch_table
 from explorer.state import base_preset, current_spec, set_spec, summary_of, version
 
@@ -33,13 +34,13 @@ BUDGET_TEXT = (f"Memory budget: at most {human_bytes(BUDGET_WEIGHT_BYTES)} of fp
                f"{human_bytes(BUDGET_ACTIVATION_BYTES)} of activations per image; edits or uploads beyond "
                "are refused. The table's arithmetic never allocates tensors.")
 
-# ---- widget bounds (uploads may exceed them; the budget still holds) -----------------------
-B = {"side": 1024, "in_channels": 64, "out_channels": 4096, "kernel": 31, "stride": 16, "padding": 32,
-     "dilation": 8, "pool_kernel": 16, "adaptive": 64, "lrn_size": 15, "out_features": 16384}
+# ---- widget bounds of the input (a layer's fields carry their own: alexnet.layers) ---------
+B = {"side": 1024, "in_channels": 64}
 
-SPATIAL_INSERT = ("conv", "maxpool", "avgpool", "relu", "lrn", "batchnorm", "dropout", "adaptive_avgpool",
-                  "flatten", "leaky_relu", "sigmoid", "tanh", "gelu", "softplus")
-FLAT_INSERT = ("linear", "relu", "dropout", "batchnorm", "leaky_relu", "sigmoid", "tanh", "gelu", "softplus")
+# what the "new layer type" box offers where the tensor is C×H×W, and where it is flat
+SPATIAL_INSERT = tuple(n for n, lt in L.REGISTRY.items() if lt.insertable and lt.where != "flat")
+FLAT_INSERT = tuple(sorted((n for n, lt in L.REGISTRY.items() if lt.insertable and lt.where != "spatial"),
+                           key=lambda n: L.get(n).category != "classifier"))  # linear first
 
 _SEL, _EPOCH, _MSG, _IO_MSG, _TYPED, _BATCH = ("arch_sel", "arch_epoch", "arch_msg", "arch_io_msg",
                                                 "arch_typed", "arch_batch")
@@ -130,17 +131,7 @@ def change_type(index: int, new_type: str) -> bool:
 def default_layer(layer_type: str, out_shape) -> object:
     """A new layer that keeps the tensor's shape where it can (3×3 'same' conv with the
     incoming channels; a linear as wide as its input), so inserting breaks nothing."""
-    d: dict = {"type": layer_type}
-    if layer_type == "conv":
-        d.update(out_channels=min(out_shape[0], B["out_channels"]) if out_shape and len(out_shape) == 3 else 64,
-                 kernel=3, stride=1, padding=1)
-    elif layer_type == "linear":
-        d["out_features"] = min(out_shape[0], B["out_features"]) if out_shape and len(out_shape) == 1 else 512
-    elif layer_type == "maxpool":
-        d.update(kernel=3, stride=2)
-    elif layer_type == "avgpool":
-        d.update(kernel=2, stride=2)
-    return layer_from_dict(d)
+    return layer_from_dict(L.get(layer_type).new_layer(out_shape))
 
 
 def insert_after(index: int, layer_type: str, out_shape) -> bool:
@@ -373,73 +364,66 @@ def _int(col, label: str, value, lo: int, hi: int, key: str, index: int, field: 
 
 
 def _fields(spec: NetSpec, i: int, layer, row: dict, p: str) -> None:
-    t = layer.type
+    """Every field of the layer, as its registry entry describes it (alexnet.layers)."""
+    lt = L.get(layer.type)
     k = f"{p}_L{i}"
-    in_shape = row["in_shape"]
-    if t == "conv":
-        a, b = st.columns(2)
-        _int(a, "out channels", layer.out_channels, 1, B["out_channels"], f"{k}_out_channels", i, "out_channels")
-        _int(b, "kernel", layer.kernel, 1, B["kernel"], f"{k}_kernel", i, "kernel")
-        a, b = st.columns(2)
-        _int(a, "stride", layer.stride, 1, B["stride"], f"{k}_stride", i, "stride")
-        _padding(b, layer, i, k, B["padding"])
-        a, b = st.columns(2)
-        _int(a, "dilation", layer.dilation, 1, B["dilation"], f"{k}_dilation", i, "dilation")
-        cin = in_shape[0] if in_shape else layer.groups
-        opts = sorted({g for g in range(1, min(cin, layer.out_channels) + 1)
-                       if cin % g == 0 and layer.out_channels % g == 0} | {layer.groups})
-        b.selectbox("groups", opts, index=opts.index(layer.groups), key=f"{k}_groups",
-                    on_change=lambda: set_field(i, "groups", st.session_state[f"{k}_groups"]),
-                    help="2 = the paper's two-GPU split; must divide in and out channels")
-        st.checkbox("bias", layer.bias, key=f"{k}_bias", on_change=lambda: set_field(i, "bias", st.session_state[f"{k}_bias"]))
-    elif t in ("maxpool", "avgpool"):
-        a, b = st.columns(2)
-        a.selectbox("pooling", ("maxpool", "avgpool"), index=0 if t == "maxpool" else 1, key=f"{k}_type",
-                    on_change=lambda: change_type(i, st.session_state[f"{k}_type"]))
-        _int(b, "kernel", layer.kernel, 1, B["pool_kernel"], f"{k}_kernel", i, "kernel")
-        a, b = st.columns(2)
-        stride = layer.stride if layer.stride is not None else layer.kernel
-        _int(a, "stride", stride, 1, B["stride"], f"{k}_stride", i, "stride")
-        kmin = min(layer.kernel) if isinstance(layer.kernel, (list, tuple)) else layer.kernel
-        _padding(b, layer, i, k, kmin // 2)
-        st.checkbox("ceil mode (round the output size up, as Caffe/Paddle do)", layer.ceil_mode, key=f"{k}_ceil",
-                    on_change=lambda: set_field(i, "ceil_mode", st.session_state[f"{k}_ceil"]))
-    elif t in ("adaptive_avgpool", "adaptive_maxpool"):
-        a, b = st.columns(2)
-        a.selectbox("pooling", ("adaptive_avgpool", "adaptive_maxpool"), index=0 if t == "adaptive_avgpool" else 1,
-                    key=f"{k}_type", on_change=lambda: change_type(i, st.session_state[f"{k}_type"]))
-        _int(b, "output size", layer.output, 1, B["adaptive"], f"{k}_output", i, "output")
-    elif t == "lrn":
-        a, b = st.columns(2)
-        _int(a, "size (channels)", layer.size, 1, B["lrn_size"], f"{k}_size", i, "size")
-        _float(b, "alpha", layer.alpha, 0.0, 1.0, 1e-5, "%.1e", f"{k}_alpha", i,
-               "torch divides alpha by size; the paper's 1e-4 is torch alpha 5e-4")
-        a, b = st.columns(2)
-        _float(a, "beta", layer.beta, 0.0, 5.0, 0.05, "%.2f", f"{k}_beta", i)
-        _float(b, "k", layer.k, 0.0, 10.0, 0.5, "%.2f", f"{k}_k", i)
-    elif t == "batchnorm":
-        a, b = st.columns(2)
-        _float(a, "eps", layer.eps, 1e-8, 0.1, 1e-5, "%.1e", f"{k}_eps", i)
-        _float(b, "momentum", layer.momentum, 0.0, 1.0, 0.01, "%.2f", f"{k}_momentum", i)
-    elif t == "dropout":
-        if typed():
-            _float(st, "p (drop probability)", layer.p, 0.0, 0.99, 0.05, "%.2f", f"{k}_p", i)
-        else:
-            st.slider("p (drop probability)", 0.0, 0.95, float(min(layer.p, 0.95)), 0.05, key=f"{k}_p",
-                      on_change=lambda: set_field(i, "p", float(st.session_state[f"{k}_p"])))
-    elif t == "linear":
-        last = i == max(j for j, x in enumerate(spec.layers) if x.type == "linear")
-        _int(st, "out features" + (" (= classes: last layer)" if last else ""), layer.out_features, 1,
-             B["out_features"], f"{k}_out_features", i, "out_features")
-        st.checkbox("bias", layer.bias, key=f"{k}_bias", on_change=lambda: set_field(i, "bias", st.session_state[f"{k}_bias"]))
-    elif t in ACTIVATIONS:
-        st.selectbox("activation", ACTIVATIONS, index=ACTIVATIONS.index(t), key=f"{k}_type",
+    if lt.swap_group:
+        group = [n for n, t in L.REGISTRY.items() if t.swap_group == lt.swap_group]
+        st.selectbox(L.SWAP_LABELS.get(lt.swap_group, "type"), group, index=group.index(lt.name), key=f"{k}_type",
                      on_change=lambda: change_type(i, st.session_state[f"{k}_type"]))
-        if t == "leaky_relu":
-            _float(st, "negative slope", layer.negative_slope, -1.0, 1.0, 0.01, "%.3f", f"{k}_slope", i,
-                   field="negative_slope")
-    elif t == "flatten":
-        st.caption("flatten has no settings: it turns C×H×W into one vector for the FC layers.")
+    shown = [f for f in lt.fields if f.kind != "bool"]
+    if not lt.fields:
+        st.caption(f"{lt.name} has no settings: {lt.help}.")
+    for n in range(0, len(shown), 2):
+        cols = st.columns(2)
+        for col, f in zip(cols, shown[n:n + 2]):
+            _field(col, spec, i, layer, row, f, f"{k}_{f.name}")
+    for f in lt.fields:
+        if f.kind == "bool":
+            key = f"{k}_{f.name}"
+            st.checkbox(lt.editor_label(f, spec, i), getattr(layer, f.name), key=key, help=f.help or None,
+                        on_change=lambda f=f, key=key: set_field(i, f.name, st.session_state[key]))
+
+
+def _field(col, spec: NetSpec, i: int, layer, row: dict, f, key: str) -> None:
+    """One non-boolean field: a slider or number box, a pair of them, a padding or a choice."""
+    lt = L.get(layer.type)
+    label, value = lt.editor_label(f, spec, i), getattr(layer, f.name)
+    if f.kind == "padding":
+        _padding(col, layer, i, key.rsplit("_", 1)[0], _pad_hi(lt, layer, f))
+    elif f.kind == "choice":
+        col.selectbox(label, f.choices, index=f.choices.index(value), key=key, help=f.help or None,
+                      on_change=lambda: set_field(i, f.name, st.session_state[key]))
+    elif f.ui == "divisor":
+        _divisor(col, layer, row, f, label, key, i)
+    elif f.kind in ("int", "pair", "stride"):
+        shown = layer.kernel if (f.kind == "stride" and value is None) else value
+        _int(col, label, shown, max(int(f.lo), 1 if f.lo >= 1 else 0), int(f.ui_hi or f.hi), key, i, f.name,
+             help=f.help or None)
+    elif f.ui == "slider" and not typed():
+        col.slider(label, float(f.lo), float(f.ui_hi), float(min(value, f.ui_hi)), f.ui_step, key=key,
+                   on_change=lambda: set_field(i, f.name, float(st.session_state[key])))
+    else:
+        lo = 1e-8 if f.open_lo else float(f.lo)
+        _float(col, label, value, lo, float(f.ui_hi or f.hi), f.ui_step or 0.01, f.ui_fmt or "%.3f", key, i,
+               help=f.help or None, field=f.name)
+
+
+def _pad_hi(lt, layer, f) -> int:
+    if getattr(lt, "pool", False):  # PyTorch pads a pool by at most half its kernel
+        kernel = layer.kernel
+        return (min(kernel) if isinstance(kernel, (list, tuple)) else kernel) // 2
+    return int(f.ui_hi or f.hi)
+
+
+def _divisor(col, layer, row: dict, f, label: str, key: str, i: int) -> None:
+    """A count that must divide the incoming channels (and a conv's out channels)."""
+    value = getattr(layer, f.name)
+    cin = row["in_shape"][0] if row["in_shape"] else value
+    cout = getattr(layer, "out_channels", cin)
+    opts = sorted({g for g in range(1, min(cin, cout) + 1) if cin % g == 0 and cout % g == 0} | {value})
+    col.selectbox(label, opts, index=opts.index(value), key=key, help=f.help or None,
+                  on_change=lambda: set_field(i, f.name, st.session_state[key]))
 
 
 def _float(col, label, value, lo, hi, step, fmt, key, index, help=None, field=None):

@@ -20,25 +20,21 @@ import difflib
 
 import plotly.graph_objects as go
 
+from alexnet import layers as L
 from alexnet.arithmetic import human_bytes, human_count
 
 # colours by layer kind (Tableau 10, readable on white)
 COLORS = {"input": "#9aa5b1", "conv": "#4c78a8", "pool": "#f58518", "adaptive": "#e45756",
           "linear": "#54a24b", "error": "#d62728"}
-DRAWN = ("conv", "maxpool", "avgpool", "adaptive_avgpool", "adaptive_maxpool", "linear")
+DRAWN = tuple(n for n, lt in L.REGISTRY.items() if lt.diagram)  # drawn to scale; the rest is not
 OBLIQUE = 0.35  # depth (W) is drawn at 45° and shortened to this fraction
 THICK_FRACTION = 0.35  # the widest conv/pool map is this fraction of the largest side thick
 FONT = dict(family="Source Sans Pro, sans-serif", size=11)
 
 
 def _kind(t: str) -> str:
-    if t == "conv":
-        return "conv"
-    if t in ("maxpool", "avgpool"):
-        return "pool"
-    if t.startswith("adaptive"):
-        return "adaptive"
-    return t
+    """How the drawing shows a layer type: conv, pool, adaptive, linear (its colour)."""
+    return (L.get(t).diagram if t in L.REGISTRY else None) or t
 
 
 def _shade(hex_color: str, f: float) -> str:
@@ -139,7 +135,7 @@ def network_diagram(summary: dict) -> go.Figure:
                                 yshift=-24 if n % 2 else 0))
     # the kernel of each conv drawn to scale on the front face of the map it reads
     for prev, b in zip(items, items[1:]):
-        if b["type"] == "conv" and not prev["flat"] and not b["error"]:
+        if _kind(b["type"]) == "conv" and not prev["flat"] and not b["error"]:
             k = _kernel_side(summary, b["index"])
             if k and k < prev["h"]:
                 kx = prev["x"] + prev["t"] * 0.15
@@ -277,7 +273,7 @@ def _row_shape(r: dict) -> str:
     return _shape_text(r["out_shape"])
 
 
-MIRRORS = ("relu", "leaky_relu", "sigmoid", "tanh", "softplus", "gelu", "dropout", "lrn", "batchnorm", "flatten")
+MIRRORS = tuple(n for n, lt in L.REGISTRY.items() if not lt.diagram)  # follow the layer before them
 
 
 def diff_figure(base: dict, cur: dict) -> go.Figure | None:

@@ -277,7 +277,7 @@ def test_every_field_of_every_layer_type_is_editable():
     for i, typ, suffix, kind, value, field in [
         (2, "lrn", "_L2_size", "slider", 3, "size"),
         (2, "lrn", "_L2_alpha", "number_input", 1e-4, "alpha"),
-        (3, "maxpool", "_L3_ceil", "checkbox", True, "ceil_mode"),
+        (3, "maxpool", "_L3_ceil_mode", "checkbox", True, "ceil_mode"),
         (3, "maxpool", "_L3_type", "selectbox", "avgpool", None),
         (4, "conv", "_L4_groups", "selectbox", 1, "groups"),
         (1, "relu", "_L1_type", "selectbox", "tanh", None),
