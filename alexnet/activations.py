@@ -42,9 +42,11 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import nn
 
-from .arithmetic import analyze
+from .arithmetic import analyze, human_bytes
 from .build import AvgPool2dSame, Conv2dSame, MaxPool2dSame, build_model
+from .data import DATASETS, DatasetError, data_dir, load_dataset
 from .spec import NetSpec, as_spec, layer_names
+from .textfmt import shape_text
 
 # ---- limits and constants ---------------------------------------------------------------
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # = server.maxUploadSize in .streamlit/config.toml
@@ -57,9 +59,12 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 PLAIN_MEAN = (0.5,)  # random weights: map [0, 1] to [-1, 1]
 PLAIN_STD = (0.5,)
 
-TORCHVISION_WEIGHTS_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's AlexNet_Weights.IMAGENET1K_V1
-TORCHVISION_WEIGHTS_URL = "https://download.pytorch.org/models/" + TORCHVISION_WEIGHTS_FILE
-SAMPLE_PHOTOS = ("china.jpg", "flower.jpg")  # shipped inside scikit-learn
+# Where torchvision's ImageNet weights come from: None = what torchvision's AlexNet_Weights
+# says (tests point it at a local address).
+TORCHVISION_WEIGHTS_URL: str | None = None
+SKLEARN_PHOTOS = ("china.jpg", "flower.jpg")  # shipped inside scikit-learn
+PHOTO_DIR = Path(__file__).resolve().parent.parent / "assets" / "photos"  # the app's own (assets/README.md)
+SAMPLE_PHOTOS = SKLEARN_PHOTOS + tuple(sorted(p.name for p in PHOTO_DIR.glob("*.png")))
 
 
 class ImageInputError(ValueError):
@@ -68,14 +73,6 @@ class ImageInputError(ValueError):
 
 class WeightsError(ValueError):
     """Weights that cannot be loaded (missing file, offline, wrong network)."""
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"  # pragma: no cover
 
 
 # =========================================================================================
@@ -88,7 +85,7 @@ def read_image(data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: in
     (a decompression bomb: a small file that decodes to a huge picture), truncated/corrupt."""
     size = len(data)
     if size > max_bytes:
-        raise ImageInputError(f"{name} is {_human(size)}, over the {_human(max_bytes)} upload limit; "
+        raise ImageInputError(f"{name} is {human_bytes(size)}, over the {human_bytes(max_bytes)} upload limit; "
                               "use a smaller PNG or JPEG (the network sees at most a few hundred pixels a side).")
     if size == 0:
         raise ImageInputError(f"{name} is empty (0 bytes).")
@@ -123,12 +120,16 @@ def read_image(data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: in
 
 
 def sample_photo(name: str = "china.jpg") -> Image.Image:
-    """One of the two photographs scikit-learn ships (china.jpg, flower.jpg; 427×640)."""
-    from sklearn.datasets import load_sample_image
-
+    """A bundled picture: one of the two photographs scikit-learn ships (china.jpg,
+    flower.jpg; 427×640) or one of the app's own in assets/photos (RGB)."""
     if name not in SAMPLE_PHOTOS:
         raise ValueError(f"unknown sample photo {name!r}; choose one of {', '.join(SAMPLE_PHOTOS)}")
-    return Image.fromarray(load_sample_image(name))
+    if name in SKLEARN_PHOTOS:
+        from sklearn.datasets import load_sample_image
+
+        return Image.fromarray(load_sample_image(name))
+    with Image.open(PHOTO_DIR / name) as img:
+        return img.convert("RGB")
 
 
 def sample_digit(index: int = 0) -> tuple[Image.Image, int]:
@@ -155,43 +156,19 @@ class DatasetImages:
         return Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a)
 
 
-def data_dir() -> Path:
-    """Where datasets are cached: the training engine's folder when it says, else
-    $ALEXNET_DATA_DIR, else ./data."""
-    try:
-        from . import data as _data  # the training engine's datasets, when present
-
-        for attr in ("DATA_DIR", "default_data_dir", "data_dir"):
-            v = getattr(_data, attr, None)
-            if v is not None:
-                return Path(v() if callable(v) else v)
-    except ImportError:
-        pass
-    return Path(os.environ.get("ALEXNET_DATA_DIR", "data"))
-
-
 def dataset_images(root: Path | None = None, limit: int = 500) -> list[DatasetImages]:
-    """Test splits of torchvision datasets already downloaded under ``root`` (never downloads):
-    CIFAR-10, MNIST, Fashion-MNIST.  Each is read with torchvision's own reader."""
-    import torchvision.datasets as tvd
-
-    root = Path(root) if root is not None else data_dir()
-    if not root.is_dir():
-        return []
+    """The first ``limit`` test images of every downloadable built-in dataset (alexnet.data's
+    DATASETS) already under ``root`` (default: the data folder); never downloads."""
     found = []
-    for name, cls in (("cifar10", tvd.CIFAR10), ("mnist", tvd.MNIST), ("fashion-mnist", tvd.FashionMNIST)):
-        for sub in (root, root / name):
-            try:
-                ds = cls(str(sub), train=False, download=False)
-            except (RuntimeError, OSError, ValueError):
-                continue
-            x = ds.data[:limit]
-            x = x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-            if x.ndim == 3:
-                x = x[..., None]
-            y = np.asarray(ds.targets[:limit])
-            found.append(DatasetImages(name, x.astype(np.uint8), y, list(ds.classes)))
-            break
+    for name, facts in DATASETS.items():
+        if not facts.download_mb:  # shipped with a package (digits): the page has its own picker
+            continue
+        try:
+            ds = load_dataset(name, root if root is not None else data_dir(), download=False)
+        except DatasetError:
+            continue
+        x = ds.x_test[:limit].permute(0, 2, 3, 1).numpy()  # N×H×W×C
+        found.append(DatasetImages(name, np.ascontiguousarray(x), ds.y_test[:limit].numpy(), list(ds.classes)))
     return found
 
 
@@ -399,9 +376,20 @@ def torchvision_categories() -> list[str]:
     return list(AlexNet_Weights.IMAGENET1K_V1.meta["categories"])
 
 
+def torchvision_weights_source() -> tuple[str, str, str]:
+    """(URL, file name, size as text) of torchvision's ImageNet AlexNet weights, as its
+    AlexNet_Weights.IMAGENET1K_V1 says (``TORCHVISION_WEIGHTS_URL``, when set, replaces the URL)."""
+    from torchvision.models import AlexNet_Weights
+
+    w = AlexNet_Weights.IMAGENET1K_V1
+    url = TORCHVISION_WEIGHTS_URL or w.url
+    mb = w.meta.get("_file_size")
+    return url, url.rsplit("/", 1)[-1], f"{mb:.0f} MB" if mb else "about 230 MB"
+
+
 def torchvision_weights_path() -> Path:
     """Where torch.hub keeps (or will keep) torchvision's AlexNet weights."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_WEIGHTS_FILE
+    return Path(torch.hub.get_dir()) / "checkpoints" / torchvision_weights_source()[1]
 
 
 def download_torchvision_weights(progress: Callable[[int, int | None], None] | None = None, *,
@@ -410,7 +398,7 @@ def download_torchvision_weights(progress: Callable[[int, int | None], None] | N
     """Download torchvision's ImageNet AlexNet weights into torch.hub's cache (once), reporting
     ``progress(bytes_done, bytes_total)``, checking the SHA-256 prefix in the file name, and
     renaming into place only when complete.  Offline → WeightsError with what to do instead."""
-    url = url or TORCHVISION_WEIGHTS_URL
+    url = url or torchvision_weights_source()[0]
     dest = Path(dest) if dest is not None else torchvision_weights_path()
     if dest.is_file():
         return dest
@@ -434,7 +422,7 @@ def download_torchvision_weights(progress: Callable[[int, int | None], None] | N
             raise WeightsError(
                 f"Could not download torchvision's ImageNet weights from {url} ({reason}) — this machine "
                 f"seems to have no internet connection. On a machine with internet, download that file "
-                f"({TORCHVISION_WEIGHTS_FILE}, 233 MB) and either put it at {dest} or choose "
+                f"({dest.name}, {torchvision_weights_source()[2]}) and either put it at {dest} or choose "
                 "'Local .pth file' and give its path.") from None
         if want and not h.hexdigest().startswith(want.group(1)):
             raise WeightsError(f"the download from {url} is corrupt (SHA-256 does not start with {want.group(1)}); "
@@ -528,7 +516,7 @@ def layer_stats(acts: Activations, spec: NetSpec | None = None) -> list[dict]:
     rows = []
     for name, t in acts.outputs.items():
         f = t.float()
-        rows.append({"layer": name, "type": types.get(name, ""), "shape": "×".join(map(str, t.shape)),
+        rows.append({"layer": name, "type": types.get(name, ""), "shape": shape_text(t.shape),
                      "mean": float(f.mean()), "std": float(f.std(unbiased=False)) if f.numel() > 1 else 0.0,
                      "min": float(f.min()), "max": float(f.max()), "zeros": float((f == 0).float().mean())})
     return rows

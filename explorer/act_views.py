@@ -1,0 +1,240 @@
+"""The Activations page's pickers and loaders: the image, the weights, the layer and
+unit, and the cached model and forward pass.  Keeps pages/activations.py to the layout
+and the figures.  Widget keys are the page's (act_*)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+from PIL import Image
+
+from alexnet import activations as A
+from alexnet.runs import RunStore
+from alexnet.spec import NetSpec
+from alexnet.textfmt import shape_text
+from explorer.state import set_spec
+
+
+# ---- cached work ---------------------------------------------------------------------------
+@st.cache_resource(max_entries=2, show_spinner="Building the network and loading weights…")
+def load_model(spec_json: str, kind: str, ref: str, stamp: str = "", _data: bytes | None = None):
+    s = NetSpec.from_json(spec_json)
+    model = A.random_model(s, seed=int(ref) if kind == "random" else 0)
+    if kind == "random":
+        return model, None
+    if kind == "torchvision":
+        w = A.torchvision_weights(ref or None)
+    else:
+        w = A.read_weights_file(_data if _data is not None else ref, name=None if _data is None else "the uploaded file")
+    return A.load_weights(model, w, network_name=s.name), w
+
+
+@st.cache_resource(max_entries=4, show_spinner="Running the network…")
+def forward(model_key: tuple, image_key: str, _model, _x):
+    return A.capture(_model, _x)
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def on_disk_datasets(root: str, listing: tuple):  # keyed on the folder's contents: new downloads show up
+    return A.dataset_images(root)
+
+
+# ---- the image -----------------------------------------------------------------------------
+@dataclass
+class Picked:
+    """The chosen image (None until there is one), its cache key and a caption note."""
+
+    img: Image.Image | None = None
+    key: str | None = None
+    note: str = ""
+
+
+def image_picker() -> Picked:
+    src = st.radio("Image", ["Photograph", "Handwritten digit", "Dataset test image", "Upload"],
+                   horizontal=True, key="act_src")
+    pick = {"Photograph": _photo, "Handwritten digit": _digit, "Dataset test image": _dataset_image,
+            "Upload": _upload}[src]()
+    if pick.img is not None:
+        st.caption(f"{pick.img.size[0]}×{pick.img.size[1]} {pick.img.mode} {pick.note}")
+    return pick
+
+
+def _photo() -> Picked:
+    name = st.selectbox("Photograph (bundled: scikit-learn's two, and the app's own in assets/)", A.SAMPLE_PHOTOS,
+                        key="act_photo")
+    return Picked(A.sample_photo(name), f"photo:{name}")
+
+
+def _digit() -> Picked:
+    i = st.number_input("Digit number (0–1796, scikit-learn's 8×8 scans)", 0, 1796, 0, key="act_digit")
+    img, label = A.sample_digit(i)
+    return Picked(img, f"digit:{i}", f"label: {label}")
+
+
+def _dataset_image() -> Picked:
+    root = A.data_dir()
+    found = on_disk_datasets(str(root), tuple(sorted(p.name for p in root.iterdir())) if root.is_dir() else ())
+    if not found:
+        st.info(f"No dataset on disk yet under `{root}` (CIFAR-10, MNIST, Fashion-MNIST appear here "
+                "once training has downloaded them). The handwritten digits are always available.")
+        return Picked()
+    names = [d.name for d in found]
+    ds = found[names.index(st.selectbox("Dataset", names, key="act_ds"))]
+    i = st.number_input(f"Test image (0–{len(ds.images) - 1})", 0, len(ds.images) - 1, 0, key="act_ds_i")
+    return Picked(ds.image(i), f"ds:{ds.name}:{i}", f"label: {ds.classes[int(ds.labels[i])]}")
+
+
+def _upload() -> Picked:
+    up = st.file_uploader("PNG or JPEG, up to 5 MB", type=["png", "jpg", "jpeg"], key="act_upload")
+    if up is None:
+        return Picked()
+    data = up.getvalue()
+    try:
+        return Picked(A.read_image(data, name=f"'{up.name}'"), "upload:" + A.image_digest(data))
+    except A.ImageInputError as e:
+        st.error(str(e))
+        return Picked()
+
+
+# ---- the weights ---------------------------------------------------------------------------
+def weights_picker(spec: NetSpec) -> tuple[str, str, bytes | None]:
+    """(kind, reference, uploaded bytes): kind 'random' (reference: the seed), 'file' (a
+    path, or 'upload:<digest>' with the bytes) or 'torchvision' (the cached file)."""
+    wsrc = st.radio("Weights", ["Random (seeded)", "Run checkpoint", "torchvision ImageNet", "Local .pth file"],
+                    horizontal=True, key="act_wsrc")
+    if wsrc == "Random (seeded)":
+        return "random", str(st.number_input("Seed", 0, 2**31 - 1, 0, key="act_seed")), None
+    if wsrc == "Run checkpoint":
+        return _run_checkpoint(spec)
+    if wsrc == "torchvision ImageNet":
+        return _torchvision()
+    return _local_file()
+
+
+def _run_checkpoint(spec: NetSpec) -> tuple[str, str, bytes | None]:
+    store = RunStore()
+    runs = [r for r in store.list_runs() if store.checkpoint_path(r["id"], "last")]
+    if not runs:
+        st.info(f"No run in `{store.root}` has a checkpoint yet: train one on the Train page.")
+        return "random", "0", None
+    labels = {r["id"]: f"{r['name']} · {r['status']} · " + (f"best test acc {r['best_test_acc']:.1%}"
+              if r.get("best_test_acc") is not None else "no test accuracy yet") for r in runs}
+    rid = st.selectbox("Run", list(labels), format_func=labels.get, key="act_run")
+    which = st.radio("Checkpoint", ["best", "last"], horizontal=True, key="act_which")
+    path = store.checkpoint_path(rid, which) or store.checkpoint_path(rid, "last")
+    run = next(r for r in runs if r["id"] == rid)
+    if run.get("spec") and NetSpec.from_dict(run["spec"]).to_dict() != spec.to_dict():
+        st.warning(f"This run trained the network '{run['spec'].get('name')}', not the current one.")
+        if st.button("Use this run's network", key="act_use_run_net"):
+            set_spec(NetSpec.from_dict(run["spec"]))
+            st.rerun()
+    return "file", str(path), None
+
+
+def _torchvision() -> tuple[str, str, bytes | None]:
+    cached = A.torchvision_weights_path()
+    if cached.is_file():
+        return "torchvision", str(cached), None
+    _, file, size = A.torchvision_weights_source()
+    st.info(f"torchvision's ImageNet weights ({file}, {size}) are not in `{cached.parent}` yet. "
+            "They fit the `torchvision` preset.")
+    if st.button("Download the weights", key="act_tv_dl"):
+        bar = st.progress(0.0, text="Downloading…")
+        try:
+            A.download_torchvision_weights(lambda d, t: bar.progress(min(d / t, 1.0) if t else 0.0,
+                                                                     text=f"{d / 2**20:.0f} MB"))
+            st.rerun()
+        except A.WeightsError as e:
+            st.error(str(e))
+    return "random", "0", None
+
+
+def _local_file() -> tuple[str, str, bytes | None]:
+    p = st.text_input("Path of a .pth/.pt file on this machine (any size)", key="act_pth_path")
+    up = st.file_uploader("…or upload one (up to 5 MB)", type=["pth", "pt"], key="act_pth_up")
+    if up is not None:
+        blob = up.getvalue()
+        return "file", "upload:" + A.image_digest(blob), blob
+    if p.strip():
+        return "file", p.strip(), None
+    return "random", "0", None
+
+
+def model_with_weights(spec_json: str, kind: str, ref: str, blob: bytes | None):
+    """(model, weights or None, cache key of the model).  Weights that cannot be loaded are
+    reported and replaced by random ones (seed 0).  A file's modification time is part of
+    the key: a run that keeps training rewrites last.pt."""
+    stamp = str(Path(ref).stat().st_mtime_ns) if kind != "random" and Path(ref).is_file() else ""
+    try:
+        model, weights = load_model(spec_json, kind, ref, stamp, _data=blob)
+    except A.WeightsError as e:
+        st.error(str(e))
+        st.caption("Showing random weights (seed 0) instead.")
+        kind, ref, stamp = "random", "0", ""
+        model, weights = load_model(spec_json, kind, ref)
+    return model, weights, (spec_json, kind, ref, stamp)
+
+
+# ---- the layer and the unit ----------------------------------------------------------------
+@dataclass
+class Unit:
+    """The chosen layer, its output, and one unit in it (channel, row, column); for a
+    spatial layer also the order and page of its maps."""
+
+    layer: str
+    out: object  # the layer's output tensor, [C, H, W] or [F]
+    stats: dict
+    ch: int
+    row: int = 0
+    col: int = 0
+    order: object = None  # channel order (numpy), spatial layers only
+    page: int = 1
+    per_page: int = 48
+
+    @property
+    def spatial(self) -> bool:
+        return self.out.dim() == 3
+
+    @property
+    def name(self) -> str:
+        return f"{self.layer}[{self.ch}, {self.row}, {self.col}]" if self.spatial else f"{self.layer}[{self.ch}]"
+
+
+def unit_picker(acts, layers: dict, first_conv: str | None) -> Unit:
+    names = acts.names
+    a, b, cc, d = st.columns([2, 1, 1, 1])
+    layer = a.selectbox("Layer", names, index=names.index(first_conv) if first_conv else 0, key="act_layer",
+                        format_func=lambda n: f"{n} ({layers[n]['type']}) → {shape_text(layers[n]['out_shape'])}")
+    out = acts.outputs[layer]
+    stats = A.map_stats(out)
+    if out.dim() != 3:
+        ch = b.number_input(f"Unit (0–{out.shape[0] - 1})", 0, out.shape[0] - 1, int(out.argmax()),
+                            key=f"act_unit_{layer}")
+        return Unit(layer, out, stats, ch)
+    order = A.channel_order(out, b.selectbox("Sort maps by", ["index", "mean", "max", "zeros"], key="act_sort"))
+    per_page = cc.selectbox("Maps per page", [24, 48, 96], index=1, key="act_per_page")
+    n_pages = -(-out.shape[0] // per_page)
+    page = d.number_input(f"Page (of {n_pages})", 1, n_pages, 1, key=f"act_page_{layer}_{per_page}")
+    u1, u2, u3 = st.columns(3)
+    ch = u1.number_input(f"Unit: channel (0–{out.shape[0] - 1})", 0, out.shape[0] - 1, int(order[0]),
+                         key=f"act_ch_{layer}")
+    row = u2.slider("row", 0, out.shape[1] - 1, int(stats["argmax_row"][ch]), key=f"act_row_{layer}_{ch}") \
+        if out.shape[1] > 1 else 0
+    col = u3.slider("column", 0, out.shape[2] - 1, int(stats["argmax_col"][ch]), key=f"act_col_{layer}_{ch}") \
+        if out.shape[2] > 1 else 0
+    return Unit(layer, out, stats, ch, row, col, order, page, per_page)
+
+
+def box_caption(unit: Unit, box, grad_box, layer_row: dict) -> str:
+    """What input pixels the unit sees (its receptive box) and whether the gradient agrees."""
+    if box is None:
+        return f"Unit {unit.name} sees no input pixel: every tap of its window lands in padding."
+    text = (f"Unit {unit.name} sees input rows {box[0]}–{box[2]}, columns {box[1]}–{box[3]} (receptive field "
+            f"{layer_row['receptive_field']}, jump {layer_row['jump']}; clipped at the border).")
+    if grad_box is None:
+        return text
+    inside = grad_box[0] >= box[0] and grad_box[1] >= box[1] and grad_box[2] <= box[2] and grad_box[3] <= box[3]
+    return (text + f" Non-zero gradient on rows {grad_box[0]}–{grad_box[2]}, columns {grad_box[1]}–{grad_box[3]}: "
+            + ("inside the box." if inside else "OUTSIDE the box!"))
