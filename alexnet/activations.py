@@ -288,7 +288,8 @@ def _clean_keys(sd: dict) -> dict:
 def read_weights_file(source: str | os.PathLike | bytes, *, name: str | None = None) -> LoadedWeights:
     """Load a ``.pth``/``.pt`` file (path or bytes) with ``weights_only=True``: one of our run
     checkpoints ({"model", "spec", "classes", "input_mean", …}), a ``{"state_dict": …}`` file, or
-    a bare state dict (torchvision's files are bare state dicts).  Raises WeightsError."""
+    a bare state dict (torchvision's files are bare state dicts).  Every part is checked:
+    only WeightsError leaves this function."""
     label = name or (f"'{source}'" if not isinstance(source, bytes) else "the uploaded file")
     if not isinstance(source, bytes):
         p = Path(source).expanduser()
@@ -304,23 +305,74 @@ def read_weights_file(source: str | os.PathLike | bytes, *, name: str | None = N
                            f"(torch.load with weights_only=True said: {first[:300]})") from None
     if not isinstance(obj, dict):
         raise WeightsError(f"{label} holds a {type(obj).__name__}, not a state dict or checkpoint")
-    meta: dict = {}
-    classes = mean = std = spec = None
-    if isinstance(obj.get("model"), dict):
-        sd = obj["model"]
-        spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else None
-        classes = [str(c) for c in obj["classes"]] if isinstance(obj.get("classes"), (list, tuple)) else None
-        mean = tuple(float(v) for v in obj["input_mean"]) if obj.get("input_mean") is not None else None
-        std = tuple(float(v) for v in obj["input_std"]) if obj.get("input_std") is not None else None
-        meta = {k: obj[k] for k in ("epoch", "test_acc", "config") if k in obj}
-    elif isinstance(obj.get("state_dict"), dict):
-        sd = obj["state_dict"]
-    else:
-        sd = obj
-    sd = {k: v for k, v in sd.items() if isinstance(v, torch.Tensor)}
-    if not sd:
+    if isinstance(obj.get("model"), dict):  # one of our checkpoints
+        return LoadedWeights(_tensor_dict(obj["model"], label), label, _classes(obj.get("classes"), label),
+                             _stats(obj.get("input_mean"), "input_mean", label),
+                             _stats(obj.get("input_std"), "input_std", label),
+                             obj.get("spec") if isinstance(obj.get("spec"), dict) else None,
+                             {k: obj[k] for k in ("epoch", "test_acc", "config") if k in obj})
+    sd = obj["state_dict"] if isinstance(obj.get("state_dict"), dict) else obj
+    return LoadedWeights(_tensor_dict(sd, label), label)
+
+
+def _tensor_dict(sd: dict, label: str) -> dict[str, torch.Tensor]:
+    """The tensors of a state dict, keyed by layer names (wrappers' prefixes dropped)."""
+    bad = next((k for k in sd if not isinstance(k, str)), None)
+    if bad is not None:
+        raise WeightsError(f"{label} is not a usable state dict: its key {bad!r} ({type(bad).__name__}) is not "
+                           "a string; parameter names are strings such as 'conv1.weight'")
+    out = {k: v for k, v in sd.items() if isinstance(v, torch.Tensor)}
+    if not out:
         raise WeightsError(f"{label} holds no tensors")
-    return LoadedWeights(_clean_keys(sd), label, classes, mean, std, spec, meta)
+    return _clean_keys(out)
+
+
+def _classes(value, label: str) -> list[str] | None:
+    """A checkpoint's class names: a list of strings or numbers, else refused."""
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)) or not all(isinstance(c, (str, int, float)) for c in value):
+        raise WeightsError(f"{label}: 'classes' must be a list of class names, got {_short(value)}")
+    return [str(c) for c in value]
+
+
+def _stats(value, key: str, label: str) -> tuple[float, ...] | None:
+    """A checkpoint's per-channel input mean or std: a non-empty list of finite numbers
+    (a std above 0), else refused."""
+    if value is None:
+        return None
+    ok = isinstance(value, (list, tuple)) and 0 < len(value) <= 4096 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and (key != "input_std" or v > 0)
+        for v in value)
+    if not ok:
+        what = "positive numbers" if key == "input_std" else "finite numbers"
+        raise WeightsError(f"{label}: '{key}' must be a list of {what}, one per input channel, got {_short(value)}")
+    return tuple(float(v) for v in value)
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def local_weight_roots() -> list[Path]:
+    """The folders a weights file may be opened from by path on the Activations page: the
+    run store, the dataset folder and the home folder of the user running the server."""
+    from .runs import default_root
+
+    return [default_root(), data_dir(), Path.home()]
+
+
+def local_weights_path(text: str, roots: list[Path] | None = None) -> Path:
+    """The path typed into the page, if it lies under one of ``roots`` (default
+    ``local_weight_roots()``).  Anything else is refused with the same message whether or
+    not it exists, so the box cannot be used to learn which files the server has."""
+    roots = local_weight_roots() if roots is None else roots
+    p = Path(text.strip()).expanduser().resolve()
+    if not any(p.is_relative_to(r.expanduser().resolve()) for r in roots):
+        raise WeightsError(f"'{text.strip()}' is not under {', '.join(str(r) for r in roots)}: only files in these "
+                           "folders can be opened by path. Copy the file there, or upload it.")
+    return p
 
 
 def weight_problems(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> list[str]:

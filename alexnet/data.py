@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import math
 import os
 import pickle
 import shutil
@@ -33,6 +34,7 @@ import socket
 import time
 import urllib.parse
 import zipfile
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,6 +42,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .arithmetic import human_bytes
+from .textfmt import shape_text
 
 
 class DatasetError(ValueError):
@@ -70,9 +75,10 @@ DATASETS: dict[str, BuiltinDataset] = {d.name: d for d in (
     BuiltinDataset("cifar10", "60,000 32×32 colour photos, 10 classes (torchvision download)", 50000, 10000, 10,
                    (3, 32, 32), 163),
 )}
-BUILTIN = tuple(DATASETS)
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 MAX_FOLDER_IMAGES = 500_000  # an image folder larger than this is refused (memory)
+MAX_CLASSES = 10_000  # a label above this is a stray value, not a class (each class costs a name and an output)
+MAX_NPZ_BYTES = 1 << 30  # an .npz whose arrays declare more (decompressed) is refused before it is read
 
 _MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -132,9 +138,8 @@ class Dataset:
         return replace(self, x_train=self.x_train[idx], y_train=self.y_train[idx])
 
     def describe(self) -> str:
-        c, h, w = self.image_shape
         return (f"{self.name}: {len(self.y_train):,} train / {len(self.y_test):,} test images, "
-                f"{c}×{h}×{w}, {self.num_classes} classes")
+                f"{shape_text(self.image_shape)}, {self.num_classes} classes")
 
 
 def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -154,40 +159,89 @@ def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]
     return tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in std)
 
 
+def _layout(shape: tuple[int, ...]) -> tuple[tuple[int, int, int], bool] | None:
+    """((C, H, W), stored channels-last?) of images stored as N×H×W, N×H×W×C or N×C×H×W with
+    C = 1, 3 or 4 (alpha, dropped when loading: C is then 3); None for any other shape."""
+    if len(shape) == 3:
+        return (1, shape[1], shape[2]), False
+    if len(shape) != 4:
+        return None
+    last = shape[3] in (1, 3, 4) and shape[1] not in (1, 3)
+    c, h, w = (shape[3], shape[1], shape[2]) if last else shape[1:]
+    return ((min(c, 3), h, w), last) if c in (1, 3, 4) and min(h, w) >= 1 else None
+
+
+def _check_layout(shape: tuple[int, ...], name: str, what: str) -> tuple[tuple[int, int, int], bool]:
+    found = _layout(shape)
+    if found is None:
+        raise DatasetError(f"{name}: {what} has shape {list(shape)}; images must be N×H×W (grey), N×H×W×C or "
+                           "N×C×H×W with C = 1 (grey), 3 (RGB) or 4 (RGBA)")
+    return found
+
+
+def _images(a, name: str, what: str) -> torch.Tensor:
+    """uint8 images in NHW, NHWC or NCHW → a contiguous uint8 [N, C, H, W] tensor (alpha dropped)."""
+    a = np.asarray(a)
+    if a.dtype != np.uint8:
+        raise DatasetError(f"{name}: {what} must be uint8 images (0–255), got {a.dtype}")
+    _, last = _check_layout(a.shape, name, what)
+    t = torch.from_numpy(np.ascontiguousarray(a))
+    t = t.unsqueeze(1) if t.ndim == 3 else t.permute(0, 3, 1, 2) if last else t
+    return t[:, :3].contiguous()  # drops alpha
+
+
+def _label_values(a, name: str, what: str) -> np.ndarray:
+    """Labels as int64 class indices 0 … MAX_CLASSES − 1; text, fractional, negative or huge
+    labels are refused with what to do instead."""
+    a = np.asarray(a).reshape(-1)
+    if a.dtype.kind in "USO":
+        raise DatasetError(f"{name}: {what} holds text ({a.dtype}); labels must be class indices 0, 1, 2, … — "
+                           "put the class names in a 'classes' array instead")
+    if a.dtype.kind not in "biuf":
+        raise DatasetError(f"{name}: {what} must hold whole-number class indices, got {a.dtype}")
+    if a.dtype.kind == "f" and a.size and not np.all(np.isfinite(a) & (a == np.round(a))):
+        bad = a[~(np.isfinite(a) & (a == np.round(a)))][0]
+        raise DatasetError(f"{name}: {what} has a fractional label ({bad:g}); labels must be whole class "
+                           "indices 0, 1, 2, …")
+    if a.size and a.min() < 0:
+        raise DatasetError(f"{name}: labels must be ≥ 0, {what} has {a.min():g}")
+    if a.size and a.max() >= MAX_CLASSES:
+        raise DatasetError(f"{name}: {what} has the label {int(a.max()):,}, but at most {MAX_CLASSES:,} classes are "
+                           f"supported; labels must be class indices 0 … (number of classes − 1)")
+    return a.astype(np.int64)
+
+
+def _check_classes_shape(shape: tuple[int, ...], name: str) -> None:
+    if len(shape) != 1:
+        raise DatasetError(f"{name}: classes must be a 1-D list of class names, got shape {list(shape)}")
+    if shape[0] > MAX_CLASSES:
+        raise DatasetError(f"{name}: {shape[0]:,} class names; at most {MAX_CLASSES:,} classes are supported")
+
+
+def _class_names(classes, name: str) -> list[str] | None:
+    """The optional class names as a list of strings (a 1-D sequence, at most MAX_CLASSES)."""
+    if classes is None:
+        return None
+    arr = np.asarray(classes, dtype=object)
+    _check_classes_shape(arr.shape, name)
+    return [str(c) for c in arr.tolist()]
+
+
 def _tensors(name, xtr, ytr, xte, yte, classes, **kw) -> Dataset:
     """numpy/torch arrays in NHW, NHWC or NCHW → a checked Dataset."""
-    def images(a, what):
-        t = torch.as_tensor(np.asarray(a))
-        if t.dtype != torch.uint8:
-            raise DatasetError(f"{name}: {what} must be uint8 images (0–255), got {t.dtype}")
-        if t.ndim == 3:
-            t = t.unsqueeze(1)
-        elif t.ndim == 4 and t.shape[-1] in (1, 3, 4) and t.shape[1] not in (1, 3):
-            t = t.permute(0, 3, 1, 2)
-        elif t.ndim != 4:
-            raise DatasetError(f"{name}: {what} must have shape N×H×W, N×H×W×C or N×C×H×W, got {list(t.shape)}")
-        if t.shape[1] == 4:  # drop alpha
-            t = t[:, :3]
-        return t.contiguous()
-
-    def labels(a, what, n):
-        t = torch.as_tensor(np.asarray(a)).reshape(-1).long()
-        if len(t) != n:
-            raise DatasetError(f"{name}: {what} has {len(t)} labels for {n} images")
-        return t
-
-    xtr, xte = images(xtr, "x_train"), images(xte, "x_test")
-    ytr, yte = labels(ytr, "y_train", len(xtr)), labels(yte, "y_test", len(xte))
+    xtr, xte = _images(xtr, name, "x_train"), _images(xte, name, "x_test")
+    ytr, yte = (torch.from_numpy(_label_values(y, name, what)) for y, what in ((ytr, "y_train"), (yte, "y_test")))
+    for x, y, what in ((xtr, ytr, "y_train"), (xte, yte, "y_test")):
+        if len(y) != len(x):
+            raise DatasetError(f"{name}: {what} has {len(y)} labels for {len(x)} images")
     if len(xtr) == 0 or len(xte) == 0:
         raise DatasetError(f"{name}: the training and the test set must each have at least one image")
     if xtr.shape[1:] != xte.shape[1:]:
         raise DatasetError(f"{name}: train images are {list(xtr.shape[1:])} but test images are {list(xte.shape[1:])}")
     n_cls = int(max(ytr.max(), yte.max())) + 1
-    if min(int(ytr.min()), int(yte.min())) < 0:
-        raise DatasetError(f"{name}: labels must be ≥ 0")
+    classes = _class_names(classes, name)
     if classes is None:
         classes = [str(i) for i in range(n_cls)]
-    classes = [str(c) for c in classes]
     if len(classes) < n_cls:
         raise DatasetError(f"{name}: {len(classes)} class names but labels go up to {n_cls - 1}")
     return Dataset(name, xtr, ytr, xte, yte, classes, **kw)
@@ -294,18 +348,46 @@ def _load_cifar10(root: Path, download: bool) -> Dataset:
 
 
 # ---- files the user points at ------------------------------------------------------------
+_NPZ_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+_NPZ_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+def _checked_npz(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """The .npz's array headers, after checking (without reading the arrays) that the needed
+    arrays are there, that the labels are numbers, and that all of it fits MAX_NPZ_BYTES
+    once decompressed.  Raises DatasetError."""
+    if path.stat().st_size == 0:
+        raise DatasetError(f"{path} is empty (0 bytes); an .npz dataset holds x_train, y_train, x_test, y_test")
+    try:
+        heads = _npz_headers(path)
+    except _NPZ_READ_ERRORS as e:
+        raise DatasetError(f"{path}: cannot read as an .npz file ({e})") from None
+    missing = [k for k in _NPZ_ARRAYS if k not in heads]
+    if missing:
+        raise DatasetError(f"{path}: missing array(s) {', '.join(missing)}; an .npz dataset needs "
+                           "x_train, y_train, x_test, y_test (and optionally classes)")
+    for k in ("y_train", "y_test"):
+        _label_values(np.empty(0, heads[k][1]), str(path), k)  # text labels are refused before reading
+    if "classes" in heads:
+        _check_classes_shape(heads["classes"][0], str(path))
+    for k in ("x_train", "x_test"):
+        _check_layout(heads[k][0], str(path), k)
+    size = sum(math.prod(shape) * dtype.itemsize for k, (shape, dtype) in heads.items()
+               if k in _NPZ_ARRAYS or k == "classes")
+    if size > MAX_NPZ_BYTES:
+        raise DatasetError(f"{path}: its arrays take {human_bytes(size)} once decompressed "
+                           f"({human_bytes(path.stat().st_size)} on disk), over the {human_bytes(MAX_NPZ_BYTES)} "
+                           "limit for an .npz dataset; use fewer or smaller images")
+    return heads
+
+
 def _load_npz(path: Path) -> Dataset:
+    _checked_npz(path)
     try:
         with np.load(path, allow_pickle=False) as d:
-            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in d.files]
-            if missing:
-                raise DatasetError(f"{path}: missing array(s) {', '.join(missing)}; an .npz dataset needs "
-                                   "x_train, y_train, x_test, y_test (and optionally classes)")
-            arrays = {k: d[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-            classes = [str(c) for c in d["classes"].tolist()] if "classes" in d.files else None
-    except DatasetError:
-        raise
-    except (OSError, ValueError) as e:
+            arrays = {k: d[k] for k in _NPZ_ARRAYS}
+            classes = d["classes"] if "classes" in d.files else None
+    except _NPZ_READ_ERRORS as e:
         raise DatasetError(f"{path}: cannot read as an .npz file ({e})") from None
     return _tensors(path.stem, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], classes)
 
@@ -415,7 +497,7 @@ def load_dataset(name_or_path: str | os.PathLike, root: str | os.PathLike | None
         return _load_image_folder(path)
     if path.exists():
         raise DatasetError(f"{key}: a dataset path must be a folder (train/<class>/, test/<class>/) or an .npz file")
-    raise DatasetError(f"unknown dataset {key!r}: use one of {', '.join(BUILTIN)}, a folder with "
+    raise DatasetError(f"unknown dataset {key!r}: use one of {', '.join(DATASETS)}, a folder with "
                        "train/<class>/ and test/<class>/ images, or an .npz file")
 
 
@@ -444,7 +526,7 @@ class DatasetInfo:
         return self.name if self.kind == "builtin" else Path(self.name).stem or self.name
 
     def describe(self) -> str:
-        shape = "×".join(map(str, self.image_shape)) if self.image_shape else "?"
+        shape = shape_text(self.image_shape, empty="?")
         how = ("read from the files" if self.sizes_from == "files" else "published sizes" if self.on_disk
                else "published sizes; not on this machine yet")
         return (f"{self.train_size:,} train / {self.test_size:,} test images, {shape}, "
@@ -537,24 +619,21 @@ def _path_info(path: str, stamp: int | None) -> DatasetInfo:
 def _npz_info(p: Path) -> DatasetInfo:
     """Shapes from the .npz headers; labels (small) are read to count the classes."""
     try:
-        shapes = _npz_shapes(p)
-        missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in shapes]
-        if missing:
-            return _missing(str(p), "npz", f"{p}: missing array(s) {', '.join(missing)}; an .npz dataset needs "
-                                           "x_train, y_train, x_test, y_test (and optionally classes)")
+        heads = _checked_npz(p)
         with np.load(p, allow_pickle=False) as d:
-            top = max(int(np.max(d["y_train"], initial=0)), int(np.max(d["y_test"], initial=0))) + 1
-            n_cls = max(top, len(d["classes"].reshape(-1))) if "classes" in shapes else top
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+            labels = [_label_values(d[k], str(p), k) for k in ("y_train", "y_test")]
+        top = max(int(np.max(y, initial=0)) for y in labels) + 1
+        n_cls = max(top, heads["classes"][0][0]) if "classes" in heads else top
+    except DatasetError as e:
+        return _missing(str(p), "npz", str(e))
+    except _NPZ_READ_ERRORS as e:
         return _missing(str(p), "npz", f"{p}: cannot read as an .npz file ({e})")
-    x = shapes["x_train"]
-    image = tuple(x[1:]) if len(x) == 4 and x[1] in (1, 3) else (
-        (x[3], x[1], x[2]) if len(x) == 4 else (1, *x[1:]) if len(x) == 3 else None)
-    return DatasetInfo(str(p), "npz", x[0], shapes["x_test"][0], n_cls, image, True, "files")
+    x = heads["x_train"][0]
+    return DatasetInfo(str(p), "npz", x[0], heads["x_test"][0][0], n_cls, _layout(x)[0], True, "files")
 
 
-def _npz_shapes(p: Path) -> dict[str, tuple[int, ...]]:
-    """Array shapes from an .npz's member headers, without reading the arrays."""
+def _npz_headers(p: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """(shape, dtype) of each array in an .npz, from the member headers, without reading the arrays."""
     out = {}
     with zipfile.ZipFile(p) as z:
         for member in z.namelist():
@@ -564,8 +643,8 @@ def _npz_shapes(p: Path) -> dict[str, tuple[int, ...]]:
                 version = np.lib.format.read_magic(f)
                 read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
                     np.lib.format.read_array_header_2_0
-                shape = read(f)[0]
-            out[member[:-4]] = tuple(int(n) for n in shape)
+                shape, _, dtype = read(f)
+            out[member[:-4]] = (tuple(int(n) for n in shape), dtype)
     return out
 
 
