@@ -20,6 +20,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from . import verdicts as _verdicts
 from .arithmetic import analyze
 from .spec import ACTIVATIONS, NetSpec, spec_changes
 from .verdicts import (  # noqa: F401 - results and verdicts live in alexnet.verdicts, re-exported here
@@ -31,8 +32,6 @@ from .verdicts import (  # noqa: F401 - results and verdicts live in alexnet.ver
     results_table,
     run_result,
     table_notes,
-    verdict,
-    verdict_sentences,
 )
 
 # ---------------------------------------------------------------------------------------
@@ -152,6 +151,22 @@ SWITCHES: dict[str, Switch] = {s.key: s for s in (
     Switch("batchnorm", "BatchNorm", "BatchNorm (not in AlexNet) speeds training up",
            (("BatchNorm on", True), ("BatchNorm off", False))),
 )}
+
+def tutorial_claim(switch: str | None) -> tuple[str, str] | None:
+    """(the tutorial's setting — a switch's first —, its claim), None for no known switch."""
+    sw = SWITCHES.get(switch or "")
+    return (sw.settings[0][0], sw.claim) if sw else None
+
+
+def verdict_sentences(results: list[VariantResult], target_acc: float | None = None, switch: str | None = None):
+    """``alexnet.verdicts.verdict_sentences`` with the claim of ``switch`` checked."""
+    return _verdicts.verdict_sentences(results, target_acc, tutorial_claim(switch))
+
+
+def verdict(results: list[VariantResult], target_acc: float | None = None, switch: str | None = None) -> str:
+    """``alexnet.verdicts.verdict`` with the claim of ``switch`` checked."""
+    return _verdicts.verdict(results, target_acc, tutorial_claim(switch))
+
 
 _SPEC_FNS = {"activation": set_activation, "pooling": set_pooling, "lrn": set_lrn, "dropout": set_dropout,
              "groups": set_groups, "batchnorm": set_batchnorm}

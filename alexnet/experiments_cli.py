@@ -111,8 +111,11 @@ def _run_and_report(args, name, switch, spec, cfg, variants, ds, target) -> int:
     store = RunStore(args.runs_dir)
     exps = ExperimentStore(store)
     exp_id = exps.create(name, switch, spec.to_dict(), cfg, variants, list(range(args.seeds)), target)
-    for v in exps.get(exp_id)["variants"]:
-        for rid in v["run_ids"]:
+    # seed by seed, every variant back to back: their timings share the machine's load as far
+    # as possible (the same order as the queue's)
+    per_variant = [v["run_ids"] for v in exps.get(exp_id)["variants"]]
+    for rids in zip(*per_variant):
+        for rid in rids:
             run = store.get_run(rid)
             print(f"== {run['name']}", file=sys.stderr)
             train(run["spec"], run["config"], store=store, run_id=rid, progress=not args.no_progress, dataset=ds)

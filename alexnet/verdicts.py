@@ -299,32 +299,42 @@ def _single_run_text(c: Comparison) -> str:
     return text + "No clear winner, even between these two runs."
 
 
-def claim_text(c: Comparison, switch: str | None) -> str:
-    """Whether the tutorial's claim (its choice is the switch's first setting) was reproduced."""
-    from .experiments import SWITCHES
-
-    sw = SWITCHES.get(switch or "")
-    if sw is None:
+def claim_text(c: Comparison, claim: tuple[str, str] | None) -> str:
+    """Whether the tutorial's claim was reproduced; ``claim``: (the tutorial's setting, the claim)."""
+    if claim is None or claim[0] not in (c.first.label, c.second.label):
         return ""
-    tutorial = sw.settings[0][0]
-    compared = (c.first.label, c.second.label)
-    if tutorial not in compared:
-        return ""
+    tutorial, said = claim
     where = "in this single run " if c.single_run else ""
     if c.winner == tutorial:
-        return f"This agrees {where}with the tutorial's choice of {tutorial} (the claim: {sw.claim})."
+        return f"This agrees {where}with the tutorial's choice of {tutorial} (the claim: {said})."
     if c.winner:
         return (f"The tutorial's claim was not reproduced {where}on final test accuracy: {c.winner} beat "
-                f"{tutorial} (the claim: {sw.claim}).")
-    return (f"This neither confirms nor refutes the tutorial's claim ({sw.claim}): the difference is within "
-            "the noise.")
+                f"{tutorial} (the claim: {said}).")
+    return f"This neither confirms nor refutes the tutorial's claim ({said}): the difference is within the noise."
+
+
+def speed_claim_text(c: Comparison, claim: tuple[str, str] | None, target_acc: float | None) -> str:
+    """Whether the tutorial's choice reached the target sooner (descriptive: epochs are not tested)."""
+    if claim is None or target_acc is None or claim[0] not in (c.first.label, c.second.label):
+        return ""
+    tut, other = (c.first, c.second) if c.first.label == claim[0] else (c.second, c.first)
+    et, eo = tut.reached(), other.reached()
+    if len(et) != tut.seeds or len(eo) != other.seeds or not et or not eo:
+        return ""
+    mt, mo = statistics.fmean(et), statistics.fmean(eo)
+    if abs(mt - mo) < 0.05:
+        return ""
+    return (f"On epochs to {target_acc * 100:.0f}% (descriptive, not tested) the tutorial's choice was "
+            f"{'slower' if mt > mo else 'faster'} here: {tut.label} took {fmt_epochs(mt)} on average, {other.label} "
+            f"{fmt_epochs(mo)}.")
 
 
 def _reach_text(r: VariantResult, key: str, unit: str) -> str:
     got, n = r.reached(key), r.seeds
     if not got:
         return f"{r.label} never did"
-    val = fmt_epochs(statistics.fmean(got)) if unit == "epochs" else f"{statistics.fmean(got):.1f} s"
+    m = statistics.fmean(got)
+    val = f"{fmt_epochs(m)} epoch{'' if fmt_epochs(m) == '1' else 's'}" if unit == "epochs" else f"{m:.1f} s"
     return f"{r.label} {val}" + ("" if len(got) == n else f" ({len(got)} of {n} seeds; the others never did)")
 
 
@@ -356,8 +366,9 @@ def provisional_text(results: list[VariantResult]) -> str:
 
 
 def verdict_sentences(results: list[VariantResult], target_acc: float | None = None,
-                      switch: str | None = None) -> tuple[Comparison | None, list[str]]:
-    """(the comparison of the two best variants or None, the verdict's sentences)."""
+                      claim: tuple[str, str] | None = None) -> tuple[Comparison | None, list[str]]:
+    """(the comparison of the two best variants or None, the verdict's sentences).  ``claim``:
+    (the tutorial's setting, its claim) — ``alexnet.experiments.tutorial_claim(switch)``."""
     if any(not r.done for r in results):
         return None, [provisional_text(results)]
     done = sorted((r for r in results if r.seeds), key=lambda r: r.final_acc, reverse=True)
@@ -368,16 +379,15 @@ def verdict_sentences(results: list[VariantResult], target_acc: float | None = N
     out = [comparison_text(c)]
     if len(done) > 2:
         out.append(f"(The two best of {len(done)} variants are compared; the others finished lower.)")
-    claim = claim_text(c, switch)
-    if claim:
-        out.append(claim)
+    out += [t for t in (claim_text(c, claim), speed_claim_text(c, claim, target_acc)) if t]
     return c, out + descriptive_texts(done, target_acc)
 
 
-def verdict(results: list[VariantResult], target_acc: float | None = None, switch: str | None = None) -> str:
+def verdict(results: list[VariantResult], target_acc: float | None = None,
+            claim: tuple[str, str] | None = None) -> str:
     """The verdict in plain words: it states its interval, seeds and test, names a winner
     only when the interval excludes zero, and none while runs are still training."""
-    return " ".join(verdict_sentences(results, target_acc, switch)[1])
+    return " ".join(verdict_sentences(results, target_acc, claim)[1])
 
 
 # ---------------------------------------------------------------------------------------

@@ -114,7 +114,7 @@ def test_verdict_names_a_clear_winner_with_its_interval_and_the_epochs_to_target
                    target_acc=0.9)
     assert text.startswith("Verdict (3 seeds per variant, final-epoch test accuracy): relu is better")
     assert "95% interval of" in text and "excludes zero" in text
-    assert "relu 2, tanh never did" in text
+    assert "relu 2 epochs, tanh never did" in text
 
 
 def test_two_variant_experiment_runs_through_the_queue(runs_dir):

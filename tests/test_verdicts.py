@@ -1,9 +1,10 @@
 """The verdict's words and the results table: uncertainty stated, no winner while runs
 train, single runs labelled, the tutorial's claim checked, no raw None in any cell."""
 
+from alexnet.experiments import verdict
 from alexnet.runs import RunStore
 from alexnet.stats import pack_correct
-from alexnet.verdicts import VariantResult, collect, compare, fmt_epochs, results_table, table_notes, verdict
+from alexnet.verdicts import VariantResult, collect, compare, fmt_epochs, results_table, table_notes
 
 
 def _runs(accs, status="completed", **extra):
@@ -57,6 +58,18 @@ def test_the_claim_reproduced_or_not_or_undecided():
             "overlapping 3/2") in verdict(pool, switch="pooling")
     close = [VariantResult("relu", _runs([0.95, 0.90, 0.93])), VariantResult("tanh", _runs([0.94, 0.92, 0.91]))]
     assert "neither confirms nor refutes" in verdict(close, switch="activation")
+
+
+def test_the_claim_on_speed_is_described_not_tested():
+    relu = VariantResult("relu", _runs([0.93, 0.90, 0.95], epochs_to_target=6))
+    tanh = VariantResult("tanh", _runs([0.97, 0.975, 0.97], epochs_to_target=3))
+    text = verdict([relu, tanh], 0.9, "activation")
+    assert ("On epochs to 90% (descriptive, not tested) the tutorial's choice was slower here: relu took 6 on "
+            "average, tanh 3.") in text
+    assert ("Epochs to reach 90% test accuracy (descriptive, mean over seeds, not tested): tanh 3 epochs, "
+            "relu 6 epochs.") in text
+    relu.runs[0]["epochs_to_target"] = None  # a seed that never got there: no speed sentence
+    assert "the tutorial's choice was" not in verdict([relu, tanh], 0.9, "activation")
 
 
 def test_unequal_seed_counts_need_two_of_each():
