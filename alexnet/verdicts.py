@@ -325,8 +325,8 @@ def speed_claim_text(c: Comparison, claim: tuple[str, str] | None, target_acc: f
     if abs(mt - mo) < 0.05:
         return ""
     return (f"On epochs to {target_acc * 100:.0f}% (descriptive, not tested) the tutorial's choice was "
-            f"{'slower' if mt > mo else 'faster'} here: {tut.label} took {fmt_epochs(mt)} on average, {other.label} "
-            f"{fmt_epochs(mo)}.")
+            f"{'slower' if mt > mo else 'faster'} here: {tut.label} took {fmt_epochs(mt)} epochs on average, "
+            f"{other.label} {fmt_epochs(mo)}.")
 
 
 def _reach_text(r: VariantResult, key: str, unit: str) -> str:
@@ -379,8 +379,10 @@ def verdict_sentences(results: list[VariantResult], target_acc: float | None = N
     out = [comparison_text(c)]
     if len(done) > 2:
         out.append(f"(The two best of {len(done)} variants are compared; the others finished lower.)")
-    out += [t for t in (claim_text(c, claim), speed_claim_text(c, claim, target_acc)) if t]
-    return c, out + descriptive_texts(done, target_acc)
+    speed = speed_claim_text(c, claim, target_acc)
+    out += [t for t in (claim_text(c, claim), speed) if t]
+    # with two variants the speed sentence already gives both epochs to target
+    return c, out + descriptive_texts(done, None if speed and len(done) == 2 else target_acc)
 
 
 def verdict(results: list[VariantResult], target_acc: float | None = None,
