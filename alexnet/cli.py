@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 
 from .arithmetic import Summary, analyze, human_bytes
-from .cli_common import load_spec
+from .cli_common import fail, load_spec
 from .presets import get_preset, list_presets
-from .spec import SpecError
-from .textfmt import shape_text
+from .textfmt import one_line, shape_text
 
 
 def format_table(summary: Summary) -> str:
@@ -115,14 +115,26 @@ def build_parser(training: bool = True) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command.  The one place that turns an expected error into ``error: …`` on
+    stderr and exit 2: every input error of the package is a ValueError (SpecError,
+    ConfigError, DatasetError, RunStoreError, WeightsError, InputError …); OSError is a
+    file that cannot be used; sqlite3.Error a run store that fails while in use."""
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(training=not (argv and argv[0] in LIGHT_COMMANDS))
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except SpecError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except (ValueError, OSError, sqlite3.Error) as e:
+        return fail(error_line(e))
+
+
+def error_line(e: BaseException) -> str:
+    """An expected error as one line (an OSError names its file)."""
+    if isinstance(e, OSError) and e.strerror:
+        return f"{e.filename}: {e.strerror}" if e.filename else e.strerror
+    if isinstance(e, sqlite3.Error):
+        return f"the run store failed: {e}"
+    return one_line(str(e)) or type(e).__name__

@@ -5,6 +5,7 @@ and the training-option flags (from ``TrainConfig``'s field metadata).  ``cli``,
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from collections.abc import Iterable
@@ -21,17 +22,38 @@ def parse_input(text: str) -> tuple[int, int, int]:
     return int(m[1]), int(m[2]), int(m[3])
 
 
+class InputError(ValueError):
+    """A file named on the command line that cannot be used; the message is the error line."""
+
+
+def read_text(path: str, flag: str, limit: int = 2_000_000) -> str:
+    """The UTF-8 text of the file a flag names (a JSON spec or training config: a few KB)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read(limit + 1)
+    except OSError as e:
+        raise InputError(f"cannot read {flag} {path}: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise InputError(f"{flag} {path} is not UTF-8 text (byte 0x{e.object[e.start]:02x} at position {e.start}); "
+                         "save it as UTF-8 JSON") from None
+    if len(text) > limit:
+        raise InputError(f"{flag} {path} is larger than {limit // 1_000_000} MB; a JSON spec or config is a few KB")
+    return text
+
+
+def read_json(path: str, flag: str) -> object:
+    """The JSON value in the file a flag names."""
+    text = read_text(path, flag)
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, nested too deep, too many digits
+        raise InputError(f"{flag} {path} is not valid JSON: {e}") from None
+
+
 def load_spec(preset: str | None, config: str | None, input_: str | None) -> NetSpec:
     """The spec a command works on, from --preset or --config, with --input applied."""
     if config:
-        try:
-            with open(config, encoding="utf-8") as f:
-                text = f.read(2_000_001)
-        except OSError as e:
-            raise SpecError(f"cannot read --config {config}: {e.strerror}") from None
-        if len(text) > 2_000_000:
-            raise SpecError(f"--config {config} is larger than 2 MB; a network spec is a few KB")
-        spec = NetSpec.from_json(text)
+        spec = NetSpec.from_json(read_text(config, "--config"))
     else:
         spec = get_preset(preset or "paper-2012").spec
     if input_:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +68,7 @@ class Option:
     nullable: bool = False  # None (JSON null) is allowed
     unit: str = ""
     what: str = ""  # the requirement in words, for a str option
+    pattern: str = ""  # a str option's value must match this regular expression (case and spaces aside)
     flag: bool = True  # a --flag of `python -m alexnet train`
     page: Widget | None = None
 
@@ -102,7 +104,7 @@ class Option:
         if not _of_kind(value, self.kind) or (self.choices and value not in self.choices):
             return False
         if self.kind is str:
-            return value.strip() != ""
+            return value.strip() != "" and (not self.pattern or re.fullmatch(self.pattern, value.strip(), re.I) is not None)
         hi = getattr(config, self.hi) if isinstance(self.hi, str) else self.hi
         lo_ok = self.lo is None or (value > self.lo if self.open_lo else value >= self.lo)
         hi_ok = hi is None or (value < hi if self.open_hi else value <= hi)
@@ -163,7 +165,7 @@ class TrainConfig:
                           page=Widget("select", "Precision", "prec", col=2,
                                       help="bf16/fp16 use autocast; on a CPU fp32 is usually fastest"))
     device: str = _opt("auto", "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps", kind=str,
-                       what="auto, cpu, cuda, cuda:N or mps",
+                       what="auto, cpu, cuda, cuda:N or mps", pattern=r"auto|cpu|cuda(:\d+)?|mps",
                        page=Widget("devices", "Device", "dev", col=2,
                                    help="auto: the GPU when there is one, else the CPU"))
     seed: int = _opt(0, "seeds torch (weights, shuffling, augmentation)", kind=int)

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from .devices import device_key
-from .runs import ACTIVE, FINISHED, RunStore, default_root, process_alive  # noqa: F401 - ACTIVE, FINISHED for callers
+from .runs import ACTIVE, FINISHED, RunStore, default_root, process_alive, runs_folder  # noqa: F401 - ACTIVE, FINISHED for callers
 
 ROOT = Path(__file__).resolve().parent.parent
 POLL_SECONDS = 0.5  # scheduler tick while there is work
@@ -106,9 +106,9 @@ def default_launcher(run_id: str, root: Path, log: Path) -> subprocess.Popen:
     env = dict(os.environ, ALEXNET_RUNS_DIR=str(root), PYTHONUNBUFFERED="1", TQDM_MININTERVAL="2")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
+    with open(log, "ab") as out:  # its own session: Ctrl-C in the server's terminal does not reach it
         return subprocess.Popen(cmd, cwd=str(ROOT), env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, close_fds=True)
+                                stderr=subprocess.STDOUT, close_fds=True, start_new_session=True)
 
 
 def _default_store_factory(root: Path) -> RunStore:
@@ -125,8 +125,7 @@ class JobManager:
     def __init__(self, root: str | os.PathLike | None = None, *, per_device: int = 1,
                  launcher: Callable | None = None, store_factory: Callable | None = None,
                  poll_seconds: float = POLL_SECONDS, idle_exit_seconds: float = IDLE_EXIT_SECONDS):
-        self.root = default_root(root).resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = runs_folder(root).resolve()  # RunStoreError when a file is in the way
         self.per_device = per_device
         self.launcher = launcher or default_launcher
         self.store_factory = store_factory or _default_store_factory

@@ -88,12 +88,26 @@ _EPOCH_COLS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "epo
 
 
 class RunStoreError(ValueError):
-    """A bad run id, or a run that does not exist."""
+    """A bad run id, a run that does not exist, or a run store that cannot be opened."""
 
 
 def default_root(root: str | os.PathLike | None = None) -> Path:
     """The runs folder: ``root``, else $ALEXNET_RUNS_DIR, else ./runs."""
     return Path(root or os.environ.get("ALEXNET_RUNS_DIR") or "runs").expanduser()
+
+
+def runs_folder(root: str | os.PathLike | None = None) -> Path:
+    """The runs folder (see ``default_root``), created if missing; RunStoreError when it
+    cannot be (a file is in the way, no permission)."""
+    path = default_root(root)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise RunStoreError(f"the runs folder {path} is a file, not a folder; use --runs-dir (or "
+                            "ALEXNET_RUNS_DIR) to point at a folder") from None
+    except OSError as e:
+        raise RunStoreError(f"cannot create the runs folder {path}: {e.strerror}") from None
+    return path
 
 
 # ---- is a process alive? ------------------------------------------------------------------
@@ -147,16 +161,42 @@ class RunStore:
     processes at once (one SQLite connection per thread, WAL, busy timeout)."""
 
     def __init__(self, root: str | os.PathLike | None = None, *, reap: bool = True):
-        self.root = default_root(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = runs_folder(root)
         self.db_path = self.root / "runs.sqlite"
         self._local = threading.local()
-        con = self._conn()
-        con.execute("PRAGMA journal_mode=WAL")
-        with con:
-            con.executescript(_SCHEMA)
-        if reap:
-            self.reap()
+        try:
+            con = self._conn()
+            con.execute("PRAGMA journal_mode=WAL")
+            with con:
+                con.executescript(_SCHEMA)
+            if reap:
+                self.reap()
+        except sqlite3.DatabaseError as e:
+            self.close()
+            raise RunStoreError(self.damaged(e)) from None
+
+    def damaged(self, e: BaseException) -> str:
+        """What is wrong with the database, and how to recover (one line)."""
+        if self.db_path.is_dir():
+            return (f"the run store {self.db_path} is a folder, not a database: move it out of {self.root} "
+                    "and a new, empty store is created there")
+        if "locked" in str(e):
+            return f"the run store {self.db_path} is busy ({e}); try again in a moment"
+        return (f"the run store {self.db_path} is damaged or not a run store ({e}). Put a backup copy of "
+                f"runs.sqlite in its place, or move it aside (e.g. rename it runs.sqlite.damaged) to start an "
+                f"empty store; the checkpoints in the run folders of {self.root} are kept either way")
+
+    def orphans_note(self) -> str | None:
+        """A warning when run folders have checkpoints but no entry in the database (it was
+        emptied, deleted or replaced: their runs are not listed), else None."""
+        known = {r["id"] for r in self.read("SELECT id FROM runs")}
+        found = sorted(p.name for p in self.root.iterdir() if p.is_dir() and p.name not in known
+                       and _ID_RE.match(p.name) and any(p.glob("*.pt")))
+        if not found:
+            return None
+        return (f"{len(found)} run folder(s) in {self.root} have checkpoints but no entry in {self.db_path} "
+                f"(was it emptied or replaced?), so they are not listed: {', '.join(found[:3])}"
+                f"{' …' if len(found) > 3 else ''}. Put a backup copy of runs.sqlite back to list them again.")
 
     # ---- connection -----------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:

@@ -1,4 +1,4 @@
-"""Text for people: tensor shapes and durations.  Pure Python (no torch), so the CLI's
+"""Text for people: tensor shapes, durations and one-line messages.  Pure Python (no torch), so the CLI's
 light commands and every page can use it.  Byte and count sizes live in
 ``alexnet.arithmetic`` (``human_bytes``, ``human_count``)."""
 
@@ -22,3 +22,9 @@ def fmt_seconds(s: float | None) -> str:
     if s < 3600:
         return f"{int(s // 60)} min {int(s % 60):02d} s"
     return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min"
+
+
+def one_line(text: str, limit: int = 600) -> str:
+    """A message as the single line a failed run stores and an error line prints."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"

@@ -23,7 +23,6 @@ import signal
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +48,7 @@ from .devices import device_label, resolve_device
 from .runs import RunStore
 from .spec import NetSpec, SpecError, as_spec
 from .stats import pack_correct
+from .textfmt import one_line
 
 
 # ---- helpers ------------------------------------------------------------------------------
@@ -243,11 +243,21 @@ def _suggest_batch(model, spec, cfg, ds, device, opt) -> int | None:
                 loss = F.cross_entropy(model(xb).float(), ds.y_train[:bs])
             loss.backward()
             return bs
-        except torch.OutOfMemoryError:
+        except Exception as e:  # noqa: BLE001 - only running out of memory means "try smaller"
+            if not out_of_memory(e):
+                return None
             bs //= 2
         finally:
             free()
     return None
+
+
+def out_of_memory(e: BaseException) -> bool:
+    """Whether an exception means the device ran out of memory: torch's OutOfMemoryError,
+    Python's MemoryError, or an allocator's message (CUDA, or the CPU's 'Cannot allocate memory')."""
+    text = str(e).lower()
+    return isinstance(e, (torch.OutOfMemoryError, MemoryError)) or any(
+        s in text for s in ("out of memory", "cannot allocate memory", "can't allocate memory"))
 
 
 def _checkpoint(model, spec, cfg, ds, epoch, test_acc, mean, std) -> dict:
@@ -289,8 +299,6 @@ def train(spec: NetSpec | dict | str, config: TrainConfig | dict | None = None, 
         return run.finish("failed", problem)
     threads = torch.get_num_threads()
     try:
-        if cfg.cpu_threads:
-            torch.set_num_threads(cfg.cpu_threads)
         with _sigterm_sets(run.flag):
             return run.execute(spec, dataset)
     except KeyboardInterrupt:
@@ -471,25 +479,26 @@ class _Training:
                 return
 
     def _failure_of(self, body: Callable[[], None]) -> str | None:
-        """Run ``body``; None when it returns, else the message of the failed run."""
+        """Run ``body``; None when it returns, else the one-line reason of the failed run.
+        The one place where anything a run raises (data, network, device, a step) becomes
+        its stored error: never a traceback."""
         try:
             body()
             return None
         except (_RunFailed, Diverged, ConfigError, DatasetError, SpecError) as e:
-            return str(e)
-        except torch.OutOfMemoryError:
-            self.state.clear()
-            return self._out_of_memory_message()
+            return one_line(str(e))
         except Exception as e:  # noqa: BLE001 - recorded in the store, not raised at the caller
-            tb = traceback.format_exc(limit=6)
-            if "out of memory" in str(e).lower():
-                return f"out of memory at batch size {self.cfg.batch_size}: {e}; try a smaller batch size"
-            return f"{type(e).__name__}: {e}\n{tb}"
+            if out_of_memory(e):
+                self.state.clear()
+                return self._out_of_memory_message()
+            first = (str(e).strip().splitlines() or [""])[0]  # torch appends C++ frames after the first line
+            return one_line(f"{type(e).__name__}: {first}")
 
     def _out_of_memory_message(self) -> str:
         where = "GPU memory" if self.device is not None and self.device.type == "cuda" else "memory"
         if self.opt is None:
-            return f"out of {where} while setting up the network; use a smaller network or input size"
+            return (f"out of {where} while setting up the run (loading the data, building the network); "
+                    "use a smaller network, input size or --train-subset")
         suggestion = _suggest_batch(self.model, self.spec, self.cfg, self.ds, self.device, self.opt)
         hint = (f"; batch size {suggestion} fits — try --batch-size {suggestion}" if suggestion
                 else "; even batch size 1 does not fit — use a smaller network or input size")
@@ -499,6 +508,8 @@ class _Training:
     def _set_up(self, spec: NetSpec, dataset: Dataset | None) -> None:
         """Device, data, model, optimizer, schedule and progress bar."""
         cfg = self.cfg
+        if cfg.cpu_threads:
+            torch.set_num_threads(cfg.cpu_threads)
         self.device = resolve_device(cfg.device)
         self.result["device"] = device_label(self.device)
         self.store.set_device(self.run_id, self.result["device"])

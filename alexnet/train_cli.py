@@ -16,7 +16,9 @@ from __future__ import annotations
 import json
 import sys
 
-from .cli_common import add_config_flags, config_error_text, config_overrides, fail, load_spec
+from .arithmetic import analyze
+from .budget import budget_problem
+from .cli_common import InputError, add_config_flags, config_error_text, config_overrides, fail, load_spec, read_json
 from .config import RECIPES, ConfigError, TrainConfig, make_config
 
 DEFAULT_PRESET = "alexnet-cifar-32"
@@ -39,6 +41,8 @@ def add_parsers(sub) -> None:
     sp.add_argument("--name", help="a name for the new run")
     sp.add_argument("--experiment-id", help="group the run into an experiment")
     sp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sp.add_argument("--no-budget", action="store_true", help="train a network over the memory budget (1 GiB of "
+                    "weights, 256 MiB of activations per image: the Architecture page's limits)")
     sp.add_argument("--list-recipes", action="store_true", help="print the recipes as JSON and exit")
     sp.set_defaults(func=cmd_train)
 
@@ -50,17 +54,13 @@ def add_parsers(sub) -> None:
 
 
 def cmd_train(args) -> int:
-    from .data import DatasetError
-    from .runs import RunStore, RunStoreError
-    from .spec import SpecError
+    """Other bad input (spec, dataset, run store, files) is reported by ``cli.main``."""
+    from .runs import RunStore
 
     if args.list_recipes:
         print(json.dumps(RECIPES, indent=2))
         return 0
-    try:
-        store = RunStore(args.runs_dir)
-    except (OSError, ValueError) as e:
-        return fail(f"cannot open the run store: {e}")
+    store = RunStore(args.runs_dir)
     overrides = config_overrides(args)
     try:
         if args.run_id:
@@ -68,10 +68,6 @@ def cmd_train(args) -> int:
         result = _train_new_run(args, store, overrides)
     except ConfigError as e:
         return fail(config_error_text(e, overrides))
-    except (SpecError, DatasetError, RunStoreError) as e:
-        return fail(str(e))
-    except (OSError, json.JSONDecodeError) as e:
-        return fail(f"cannot read --train-config: {e}")
     return _report(result)
 
 
@@ -79,9 +75,11 @@ def _train_new_run(args, store, overrides: dict) -> dict:
     from .train import train
 
     spec = load_spec(args.preset or (None if args.config else DEFAULT_PRESET), args.config, args.input)
+    problem = None if args.no_budget else budget_problem(analyze(spec).to_dict())
+    if problem:
+        raise InputError(f"the network '{spec.name}' {problem} To train it anyway: --no-budget")
     if args.train_config:
-        with open(args.train_config, encoding="utf-8") as f:
-            base = TrainConfig.from_dict(json.load(f)).to_dict()
+        base = TrainConfig.from_dict(read_json(args.train_config, "--train-config")).to_dict()
         base.update(overrides)
         cfg = TrainConfig.from_dict(base)
     else:
@@ -127,6 +125,9 @@ def cmd_runs(args) -> int:
 
     store = RunStore(args.runs_dir)
     runs = store.list_runs()
+    note = store.orphans_note()
+    if note:
+        print(f"warning: {note}", file=sys.stderr)
     if args.json:
         if not args.full:
             runs = [{k: v for k, v in r.items() if k not in ("spec", "config")} for r in runs]

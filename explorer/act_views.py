@@ -4,6 +4,7 @@ and the figures.  Widget keys are the page's (act_*)."""
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import streamlit as st
 from PIL import Image
 
 from alexnet import activations as A
-from alexnet.runs import RunStore
+from alexnet.runs import RunStore, RunStoreError
 from alexnet.spec import NetSpec
 from alexnet.textfmt import shape_text
 from explorer.state import set_spec
@@ -114,8 +115,12 @@ def weights_picker(spec: NetSpec) -> tuple[str, str, bytes | None]:
 
 
 def _run_checkpoint(spec: NetSpec) -> tuple[str, str, bytes | None]:
-    store = RunStore()
-    runs = [r for r in store.list_runs() if store.checkpoint_path(r["id"], "last")]
+    try:
+        store = RunStore()
+        runs = [r for r in store.list_runs() if store.checkpoint_path(r["id"], "last")]
+    except (RunStoreError, sqlite3.DatabaseError) as e:
+        st.error(f"The runs cannot be listed: {e}")
+        return "random", "0", None
     if not runs:
         st.info(f"No run in `{store.root}` has a checkpoint yet: train one on the Train page.")
         return "random", "0", None
@@ -152,13 +157,19 @@ def _torchvision() -> tuple[str, str, bytes | None]:
 
 
 def _local_file() -> tuple[str, str, bytes | None]:
+    roots = A.local_weight_roots()
     p = st.text_input("Path of a .pth/.pt file on this machine (any size)", key="act_pth_path")
+    st.caption("Only files under " + ", ".join(f"`{r}`" for r in roots) + " (the runs and data folders and the "
+               "home folder) can be opened by path.")
     up = st.file_uploader("…or upload one (up to 5 MB)", type=["pth", "pt"], key="act_pth_up")
     if up is not None:
         blob = up.getvalue()
         return "file", "upload:" + A.image_digest(blob), blob
     if p.strip():
-        return "file", p.strip(), None
+        try:
+            return "file", str(A.local_weights_path(p, roots)), None
+        except A.WeightsError as e:
+            st.error(str(e))
     return "random", "0", None
 
 

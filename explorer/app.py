@@ -6,6 +6,7 @@ current network's name, input and totals.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import streamlit as st  # noqa: E402
 
 from alexnet import jobs  # noqa: E402
 from alexnet.arithmetic import human_bytes, human_count  # noqa: E402
+from alexnet.runs import RunStoreError  # noqa: E402
 from explorer.state import current_spec, current_summary  # noqa: E402
 
 st.set_page_config(page_title="AlexNet Explorer", page_icon=":material/hub:", layout="wide")
@@ -62,5 +64,6 @@ def sidebar() -> None:
 sidebar()
 # The job scheduler lives as long as the server process: starting it on every render
 # means runs queued before a server restart are launched as soon as anyone opens the app.
-jobs.get_manager()
+with contextlib.suppress(RunStoreError):  # a runs folder that cannot be used: the Train and Runs pages say why
+    jobs.get_manager()
 nav.run()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sqlite3
 import time
 from datetime import datetime
 
@@ -18,6 +19,7 @@ import streamlit as st
 from alexnet import jobs
 from alexnet.arithmetic import human_bytes
 from alexnet.estimate import progress
+from alexnet.runs import RunStoreError
 from alexnet.spec import spec_changes
 from alexnet.textfmt import fmt_seconds
 from explorer import run_figures as rf
@@ -25,6 +27,21 @@ from explorer import run_figures as rf
 REFRESH_SECONDS = 1.0
 STATUS_ICON = {"queued": "⏳", "running": "🏃", "completed": "✅", "failed": "❌", "stopped": "⏹️",
                "interrupted": "⚠️"}
+
+
+def job_manager() -> jobs.JobManager | None:
+    """The job manager with its run store open, or None after an error that says what is
+    wrong with the store and how to recover (the pages that need no store still work).
+    A warning when run folders have no entry in the store (it was emptied or replaced)."""
+    try:
+        mgr = jobs.get_manager()
+        note = mgr.store().orphans_note()
+    except (RunStoreError, sqlite3.DatabaseError) as e:
+        st.error(f"Runs cannot be listed or started: {e}")
+        return None
+    if note:
+        st.warning(note)
+    return mgr
 
 
 # ---- pure helpers ----------------------------------------------------------------------

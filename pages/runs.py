@@ -10,7 +10,7 @@ from explorer import run_views as rv
 from explorer.state import set_spec
 
 st.title("Runs")
-mgr = jobs.get_manager()
+mgr = rv.job_manager() or st.stop()
 store = mgr.store()
 mgr.tick()
 runs = store.list_runs()

@@ -6,17 +6,17 @@ page only writes a queued run into the store and reads the store back.
 
 import streamlit as st
 
-from alexnet import SpecError, analyze, estimate, get_spec, jobs, list_presets
+from alexnet import SpecError, analyze, estimate, get_spec, list_presets
 from alexnet.arithmetic import human_bytes
 from alexnet.devices import device_key
 from alexnet.textfmt import fmt_seconds
 from alexnet.train import adapt_spec
 from explorer import train_form
-from explorer.run_views import live_panel
+from explorer.run_views import job_manager, live_panel
 from explorer.state import current_spec
 
 st.title("Train")
-mgr = jobs.get_manager()
+mgr = job_manager() or st.stop()
 
 # ---- what to train --------------------------------------------------------------------
 left, right = st.columns([3, 2])

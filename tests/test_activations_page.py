@@ -167,7 +167,8 @@ def test_run_source_without_runs(runs_dir):
     assert any("has a checkpoint yet" in i.value for i in at.info)
 
 
-def test_local_pth_file_by_path(tmp_path):
+def test_local_pth_file_by_path(runs_dir):  # a path box only opens files under the runs, data or home folder
+    tmp_path = runs_dir
     p = tmp_path / "net.pth"
     buf = io.BytesIO()
     torch.save(_checkpoint(get_spec(SMALL), classes=[f"thing{i}" for i in range(10)]), buf)

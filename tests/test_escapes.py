@@ -7,9 +7,13 @@ Every file here is written small, in its real format."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -49,6 +53,19 @@ def _npz(path: Path, **arrays) -> Path:
     base = dict(x_train=x, y_train=np.array([0, 1, 0, 1]), x_test=x, y_test=np.array([0, 1, 0, 1]))
     np.savez(path, **{**base, **arrays})
     return path
+
+
+def _cli(*args: str, runs_dir: Path | None = None) -> subprocess.CompletedProcess:
+    env = None if runs_dir is None else {**os.environ, "ALEXNET_RUNS_DIR": str(runs_dir)}
+    return subprocess.run([sys.executable, "-m", "alexnet", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env=env)
+
+
+def _refused(proc: subprocess.CompletedProcess, says: str) -> None:
+    """Exit 2 and one ``error: …`` line on stderr that says ``says``."""
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    line = _one_line(proc.stderr.strip())
+    assert line.startswith("error: ") and says in line, line
 
 
 # ---- 1: crafted .pth files --------------------------------------------------------------
@@ -98,6 +115,79 @@ def test_02_browser_shows_no_error_details():
             "print(c.get_option('client.showErrorDetails'))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() in ("type", "none")
+
+
+# ---- 4: a spec or training config that is not UTF-8 --------------------------------------
+def test_04_a_file_that_is_not_utf8_is_exit_2(tmp_path, runs_dir):
+    latin = tmp_path / "latin1.json"
+    latin.write_bytes('{"name": "café"}'.encode("latin-1"))
+    _refused(_cli("summary", "--config", str(latin)), f"--config {latin} is not UTF-8 text (byte 0xe9")
+    _refused(_cli("train", "--train-config", str(latin), runs_dir=runs_dir),
+             f"--train-config {latin} is not UTF-8 text (byte 0xe9")
+    assert not RunStore(runs_dir).list_runs()
+
+
+# ---- 6: a damaged run store -----------------------------------------------------------------
+def _damage(runs: Path, how: str) -> None:
+    db = runs / "runs.sqlite"
+    if how == "a folder":
+        db.mkdir()
+        return
+    store = RunStore(runs)
+    for i in range(300):  # enough pages that half the file cuts into them
+        store.create_run(f"run {i}", {"name": "x" * 400}, {})
+    store.close()
+    data = db.read_bytes()
+    db.write_bytes(np.random.default_rng(0).bytes(4096) if how == "random bytes" else data[:len(data) // 2])
+    for side in ("runs.sqlite-wal", "runs.sqlite-shm"):
+        (runs / side).unlink(missing_ok=True)
+
+
+DAMAGED = {"random bytes": "is damaged or not a run store", "half a file": "is damaged or not a run store",
+           "a folder": "is a folder, not a database"}
+
+
+@pytest.mark.parametrize("how", DAMAGED)
+def test_06_a_damaged_run_store_says_how_to_recover(how, runs_dir):
+    _damage(runs_dir, how)
+    for command in (["runs"], ["train", "--epochs", "1"]):
+        proc = _cli(*command, "--runs-dir", str(runs_dir))
+        _refused(proc, DAMAGED[how])
+        assert ("backup copy" in proc.stderr) or ("move it out" in proc.stderr)
+
+
+@pytest.mark.parametrize("page", ["runs.py", "train.py"])
+def test_06_a_damaged_run_store_on_the_runs_and_train_pages(page, runs_dir):
+    from streamlit.testing.v1 import AppTest
+
+    _damage(runs_dir, "random bytes")
+    at = AppTest.from_file(str(ROOT / "pages" / page), default_timeout=120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("is damaged or not a run store" in e.value and "backup copy" in e.value for e in at.error)
+
+
+def test_06_runs_dir_that_is_a_file(tmp_path):
+    f = tmp_path / "not-a-folder"
+    f.write_text("x")
+    for command in (["runs"], ["train", "--epochs", "1"]):
+        _refused(_cli(*command, "--runs-dir", str(f)), f"the runs folder {f} is a file, not a folder")
+
+
+def test_06_an_emptied_store_says_its_run_folders_are_not_listed(runs_dir):
+    from alexnet.runs import save_checkpoint
+
+    store = RunStore(runs_dir)
+    rid = store.create_run("kept", {"name": "x"}, {})
+    (runs_dir / rid).mkdir()
+    save_checkpoint(runs_dir / rid / "last.pt", {"model": {}})
+    store.close()
+    (runs_dir / "runs.sqlite").write_bytes(b"")  # zero bytes: SQLite starts an empty database
+    for side in ("runs.sqlite-wal", "runs.sqlite-shm"):
+        (runs_dir / side).unlink(missing_ok=True)
+    proc = _cli("runs", "--runs-dir", str(runs_dir))
+    assert proc.returncode == 0 and f"no runs in {runs_dir}" in proc.stdout
+    assert "warning: 1 run folder(s)" in proc.stderr and rid in proc.stderr and "backup copy" in proc.stderr
 
 
 # ---- 7, 8, 9: .npz datasets ----------------------------------------------------------------
@@ -169,6 +259,114 @@ def test_09_a_bad_npz_is_a_clear_message_and_a_failed_run(name, tmp_path, runs_d
     assert _one_line(run["error"]).startswith("dataset: ") and says in run["error"]
 
 
+# ---- 10: the memory budget on the command line; running out of memory while building ------
+def test_10_cli_refuses_a_network_over_the_memory_budget(tmp_path, runs_dir):
+    layers = [{"type": "flatten"}] + [{"type": "linear", "out_features": 4096}] * 64 + [TINY["layers"][-1]]
+    path = tmp_path / "huge.json"
+    path.write_text(json.dumps(dict(TINY, name="huge", layers=layers)))
+    _refused(_cli("train", "--config", str(path), runs_dir=runs_dir),
+             "the network 'huge' needs 3.94 GB of weights (1,057,497,090 parameters")
+    _refused(_cli("train", "--config", str(path), "--input", "64x4096x4096", runs_dir=runs_dir),
+             "the budget is 1.00 GB")
+    assert not RunStore(runs_dir).list_runs()
+    proc = _cli("train", "--help")
+    assert "--no-budget" in proc.stdout
+
+
+def test_10_out_of_memory_while_building_is_a_failed_run(runs_dir, monkeypatch):
+    import alexnet.train as T
+
+    def no_memory(spec):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory: you "
+                           "tried to allocate 68719476736 bytes. Error code 12 (Cannot allocate memory)\nframe #0: …")
+
+    monkeypatch.setattr(T, "build_model", no_memory)
+    store = RunStore(runs_dir)
+    result = train(TINY, make_config("quick", epochs=1, cpu_threads=1), store=store, progress=False)
+    run = store.get_run(result["run_id"])
+    assert run["status"] == "failed"
+    assert _one_line(run["error"]).startswith("out of memory while setting up the run"), run["error"]
+
+
+def test_rule_anything_a_run_raises_is_failed_with_one_line(runs_dir, monkeypatch):
+    import alexnet.train as T
+
+    def broken(*args, **kwargs):
+        raise ValueError("the first line says what\nand this second line is not kept")
+
+    monkeypatch.setattr(T, "preprocess", broken)  # fails in the first training step
+    store = RunStore(runs_dir)
+    result = train(TINY, make_config("quick", epochs=1, cpu_threads=1), store=store, progress=False)
+    run = store.get_run(result["run_id"])
+    assert run["status"] == "failed" and result["status"] == "failed"
+    assert _one_line(run["error"]) == "ValueError: the first line says what"
+
+
+# ---- 11: Ctrl-C in the server's terminal --------------------------------------------------
+SERVER = """
+import sys, time
+from alexnet import jobs
+mgr = jobs.get_manager(sys.argv[1])
+print(mgr.submit("long", {spec}, {config}), flush=True)
+time.sleep(600)
+"""
+
+
+def test_11_ctrl_c_to_the_servers_group_does_not_stop_its_jobs(runs_dir):
+    """A 'server' that started a job gets SIGINT the way a terminal sends it (to its whole
+    process group); the job goes on."""
+    cfg = make_config("quick", epochs=10_000, max_seconds=120, cpu_threads=1).to_dict()
+    code = SERVER.format(spec=repr(TINY), config=repr(cfg))
+    server = subprocess.Popen([sys.executable, "-c", code, str(runs_dir)], cwd=ROOT, stdout=subprocess.PIPE,
+                              text=True, start_new_session=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    rid = server.stdout.readline().strip()
+    store = RunStore(runs_dir)
+    try:
+        deadline = time.time() + 120
+        while (store.get_run(rid) or {}).get("status") != "running" or not store.get_run(rid)["pid"]:
+            assert time.time() < deadline and server.poll() is None, store.get_run(rid)
+            time.sleep(0.3)
+        pid = store.get_run(rid)["pid"]
+        os.killpg(server.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+        server.wait(timeout=30)
+        time.sleep(3)
+        run = store.get_run(rid)
+        assert run["status"] == "running", run
+        os.kill(pid, 0)  # still alive
+    finally:
+        if server.poll() is None:
+            server.kill()
+        run = store.get_run(rid)
+        if run and run["status"] == "running":
+            store.request_stop(rid)
+            os.kill(run["pid"], signal.SIGTERM)
+    deadline = time.time() + 60
+    while store.get_run(rid)["status"] == "running" and time.time() < deadline:
+        time.sleep(0.3)
+    assert store.get_run(rid)["status"] == "stopped"
+
+
+# ---- 12, 13: options out of range -------------------------------------------------------------
+def test_12_lr_out_of_range_states_the_real_range(runs_dir):
+    _refused(_cli("train", "--lr", "1e6", runs_dir=runs_dir), "--lr must be a number in (0, 100], got 1000000.0")
+
+
+def test_13_device_meta_is_refused_as_a_flag_in_a_config_and_in_a_stored_run(tmp_path, runs_dir):
+    _refused(_cli("train", "--device", "meta", runs_dir=runs_dir),
+             "--device must be auto, cpu, cuda, cuda:N or mps, got 'meta'")
+    cfg = tmp_path / "train.json"
+    cfg.write_text(json.dumps({"device": "meta"}))
+    _refused(_cli("train", "--train-config", str(cfg), runs_dir=runs_dir),
+             "training option 'device' must be auto, cpu, cuda, cuda:N or mps, got 'meta'")
+    store = RunStore(runs_dir)
+    assert not store.list_runs()
+    rid = store.create_run("meta", TINY, dict(make_config("quick").to_dict(), device="meta"))  # as the web UI queues
+    proc = _cli("train", "--run-id", rid, "--no-progress", runs_dir=runs_dir)
+    run = store.get_run(rid)
+    assert proc.returncode == 1 and run["status"] == "failed"
+    assert "'device' must be auto, cpu, cuda, cuda:N or mps" in _one_line(run["error"])
+
+
 # ---- 16: the 'Local .pth file' box ------------------------------------------------------
 def test_16_local_paths_are_limited_to_the_runs_data_and_home_folders(tmp_path, runs_dir, monkeypatch):
     monkeypatch.setenv("ALEXNET_DATA_DIR", str(tmp_path / "data"))
@@ -185,3 +383,22 @@ def test_16_local_paths_are_limited_to_the_runs_data_and_home_folders(tmp_path, 
     (runs_dir / "link.pth").symlink_to("/etc/passwd")
     with pytest.raises(A.WeightsError, match="not under"):
         A.local_weights_path(str(runs_dir / "link.pth"))
+
+
+def test_16_the_activations_page_says_which_folders_and_not_which_files_exist(runs_dir):
+    from streamlit.testing.v1 import AppTest
+
+    from alexnet import get_spec
+
+    at = AppTest.from_file(str(ROOT / "pages" / "activations.py"), default_timeout=180)
+    at.session_state["net_spec"] = get_spec("alexnet-cifar-32")
+    at.session_state["net_base"], at.session_state["net_version"] = "alexnet-cifar-32", 0
+    at.run()
+    at.radio(key="act_wsrc").set_value("Local .pth file").run()
+    assert any("can be opened by path" in c.value and str(runs_dir) in c.value for c in at.caption)
+    seen = []
+    for path in ("/etc/passwd", "/etc/no-such-file.pth"):
+        at.text_input(key="act_pth_path").set_value(path).run()
+        assert not at.exception, [e.value for e in at.exception]
+        seen.append([e.value.split("' is not under", 1)[-1] for e in at.error])
+    assert seen[0] == seen[1] and len(seen[0]) == 1 and "only files in these folders" in seen[0][0]
