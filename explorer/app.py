@@ -26,7 +26,8 @@ from alexnet.arithmetic import human_bytes, human_count  # noqa: E402
 from alexnet.runs import RunStoreError  # noqa: E402
 from explorer.state import current_spec, current_summary  # noqa: E402
 
-st.set_page_config(page_title="AlexNet Explorer", page_icon=":material/hub:", layout="wide")
+# the icon is a file the server sends (a :material/…: icon makes every browser fetch it from a font server)
+st.set_page_config(page_title="AlexNet Explorer", page_icon=str(ROOT / "assets" / "favicon.png"), layout="wide")
 
 PAGES = [  # Material icons ship with Streamlit's font; emoji need a system emoji font
     ("home.py", "Start here", ":material/home:"),

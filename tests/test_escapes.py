@@ -402,3 +402,18 @@ def test_16_the_activations_page_says_which_folders_and_not_which_files_exist(ru
         assert not at.exception, [e.value for e in at.exception]
         seen.append([e.value.split("' is not under", 1)[-1] for e in at.error])
     assert seen[0] == seen[1] and len(seen[0]) == 1 and "only files in these folders" in seen[0][0]
+
+
+# ---- nothing leaves the machine: the icon is shipped (the browser test is test_browser_offline.py)
+def test_the_shipped_icon_is_what_make_icon_draws():
+    import importlib.util
+
+    from PIL import Image
+
+    spec = importlib.util.spec_from_file_location("make_icon", ROOT / "assets" / "make_icon.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    shipped = Image.open(ROOT / "assets" / "favicon.png")
+    assert shipped.size == (64, 64)
+    assert np.array_equal(np.asarray(shipped), np.asarray(mod.icon()))
+    assert 'page_icon=str(ROOT / "assets" / "favicon.png")' in (ROOT / "explorer" / "app.py").read_text()
