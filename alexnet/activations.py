@@ -360,7 +360,7 @@ def local_weight_roots() -> list[Path]:
     run store, the dataset folder and the home folder of the user running the server."""
     from .runs import default_root
 
-    return [default_root(), data_dir(), Path.home()]
+    return [p.expanduser().resolve() for p in (default_root(), data_dir(), Path.home())]
 
 
 def local_weights_path(text: str, roots: list[Path] | None = None) -> Path:
