@@ -32,7 +32,7 @@ from typing import Any
 ACTIVE = ("queued", "running")  # waiting for, or holding, a device
 FINISHED = ("completed", "failed", "stopped", "interrupted")
 STATUSES = ACTIVE + FINISHED
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")  # fullmatch: "$" would let a newline through
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -191,7 +191,7 @@ class RunStore:
         emptied, deleted or replaced: their runs are not listed), else None."""
         known = {r["id"] for r in self.read("SELECT id FROM runs")}
         found = sorted(p.name for p in self.root.iterdir() if p.is_dir() and p.name not in known
-                       and _ID_RE.match(p.name) and any(p.glob("*.pt")))
+                       and _ID_RE.fullmatch(p.name) and any(p.glob("*.pt")))
         if not found:
             return None
         return (f"{len(found)} run folder(s) in {self.root} have checkpoints but no entry in {self.db_path} "
@@ -240,7 +240,7 @@ class RunStore:
     # ---- runs -----------------------------------------------------------------------
     @staticmethod
     def _check_id(run_id: str) -> str:
-        if not isinstance(run_id, str) or not _ID_RE.match(run_id):
+        if not isinstance(run_id, str) or not _ID_RE.fullmatch(run_id):
             raise RunStoreError(f"invalid run id {run_id!r}: letters, digits, '.', '_' and '-' only")
         return run_id
 

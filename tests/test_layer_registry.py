@@ -234,3 +234,25 @@ def test_new_types_train_and_show_activations(runs_dir):
     assert result["status"] == "completed", result
     acts = A.capture(build_model(spec), torch.zeros(1, 1, 8, 8))
     assert set(acts.names) >= {"conv1", "gn1", "hardswish1", "conv2"}
+
+
+# ---- issue 14 escapes that live in spec validation (3 and 14 are above) ----------------------
+@pytest.mark.parametrize("bad", [[], {}, 3, None])
+def test_a_type_that_is_not_a_string_is_a_spec_error(bad):  # escape 15
+    with pytest.raises(SpecError, match="field 'type'"):
+        NetSpec.from_dict({"input": [1, 8, 8], "layers": [{"type": bad}]})
+
+
+def test_huge_numbers_are_spec_errors():  # escape 5
+    with pytest.raises(SpecError, match="alpha"):
+        NetSpec.from_dict({"input": [3, 8, 8], "layers": [{"type": "lrn", "alpha": 10 ** 400}]})
+    with pytest.raises(SpecError, match="not valid JSON"):
+        NetSpec.from_json('{"input": [1, 8, 8], "layers": [{"type": "linear", "out_features": ' + "9" * 5000 + "}]}")
+
+
+def test_a_run_id_with_a_trailing_newline_is_refused(tmp_path):  # escape 14
+    from alexnet.runs import RunStore
+
+    store = RunStore(tmp_path)
+    with pytest.raises(ValueError):
+        store.checkpoint_path("ok\n", "last")
