@@ -20,6 +20,7 @@ import streamlit as st
 from alexnet import NetSpec, SpecError, get_preset, get_spec, list_presets
 from alexnet import layers as L
 from alexnet.arithmetic import human_bytes
+from alexnet.budget import BUDGET_ACTIVATION_BYTES, BUDGET_WEIGHT_BYTES, budget_problem  # noqa: F401
 from alexnet.spec import layer_from_dict
 from explorer import arch_table
 from explorer.state import base_preset, current_spec, set_spec, summary_of, version
@@ -27,8 +28,6 @@ from explorer.state import base_preset, current_spec, set_spec, summary_of, vers
 # ---- the memory budget ------------------------------------------------------------------
 # The arithmetic never allocates tensors, but the Train and Activations pages build what
 # is edited here.  No edit, fix or upload may produce a network above these limits.
-BUDGET_WEIGHT_BYTES = 1 << 30  # 1 GiB of fp32 weights ≈ 268 M parameters (paper-2012: 233 MiB)
-BUDGET_ACTIVATION_BYTES = 256 << 20  # 256 MiB of fp32 layer outputs per image (paper-2012: 2.6 MiB)
 MAX_UPLOAD_BYTES = 256 * 1024  # a 256-layer spec is ~40 KB of JSON
 BUDGET_TEXT = (f"Memory budget: at most {human_bytes(BUDGET_WEIGHT_BYTES)} of fp32 weights and "
                f"{human_bytes(BUDGET_ACTIVATION_BYTES)} of activations per image; edits or uploads beyond "
@@ -49,19 +48,6 @@ _SEL, _EPOCH, _MSG, _IO_MSG, _TYPED, _BATCH = ("arch_sel", "arch_epoch", "arch_m
 # --------------------------------------------------------------------------------------
 # actions (pure-ish: they only touch session state through explorer.state and the keys above)
 # --------------------------------------------------------------------------------------
-def budget_problem(summary: dict) -> str | None:
-    """Why a network is over the memory budget, or None."""
-    if summary["param_bytes"] > BUDGET_WEIGHT_BYTES:
-        big = max(summary["layers"], key=lambda r: r["params"])
-        return (f"needs {human_bytes(summary['param_bytes'])} of weights ({summary['total_params']:,} parameters, "
-                f"{big['name']} alone {big['params']:,}); the budget is {human_bytes(BUDGET_WEIGHT_BYTES)}. "
-                "Shrink a layer, or pool the features smaller before the flatten.")
-    if summary["activation_bytes"] > BUDGET_ACTIVATION_BYTES:
-        return (f"needs {human_bytes(summary['activation_bytes'])} of activations per image; the budget is "
-                f"{human_bytes(BUDGET_ACTIVATION_BYTES)}. Use a smaller input or fewer channels.")
-    return None
-
-
 def prefix() -> str:
     return f"arch{version()}e{st.session_state.get(_EPOCH, 0)}"
 
