@@ -99,6 +99,37 @@ def diagram_boxes(summary: dict) -> list[dict]:
     return items
 
 
+def _box_shapes(b: dict) -> list[dict]:
+    """One feature map as a box seen at an angle (front, top, side), or a dotted outline
+    where the layer collapses."""
+    x0, t, h, d = b["x"], b["t"], b["h"], b["w"] * OBLIQUE
+    y0, y1 = -h / 2, h / 2
+    base = COLORS["error"] if b["error"] else COLORS.get(b["kind"], "#888888")
+    if b["error"]:
+        return [dict(type="rect", x0=x0, x1=x0 + t + d, y0=y0, y1=y1 + d,
+                     line=dict(color=base, width=2, dash="dot"), fillcolor="rgba(0,0,0,0)")]
+    line = dict(color=_shade(base, -0.45), width=1)
+    front = [(x0, y0), (x0 + t, y0), (x0 + t, y1), (x0, y1)]
+    top = [(x0, y1), (x0 + t, y1), (x0 + t + d, y1 + d), (x0 + d, y1 + d)]
+    side = [(x0 + t, y0), (x0 + t + d, y0 + d), (x0 + t + d, y1 + d), (x0 + t, y1)]
+    return [dict(type="path", path=_poly(pts), fillcolor=_shade(base, f), line=line, layer="below")
+            for pts, f in ((side, -0.25), (top, 0.35), (front, 0.0))]
+
+
+def _kernel_marks(summary: dict, items: list[dict]) -> list[dict]:
+    """The kernel of each conv drawn to scale on the front face of the map it reads."""
+    marks = []
+    for prev, b in zip(items, items[1:]):
+        if _kind(b["type"]) == "conv" and not prev["flat"] and not b["error"]:
+            k = _kernel_side(summary, b["index"])
+            if k and k < prev["h"]:
+                kx = prev["x"] + prev["t"] * 0.15
+                marks.append(dict(type="rect", x0=kx, x1=kx + min(k, prev["t"] * 0.7), y0=prev["h"] / 2 - k - 2,
+                                  y1=prev["h"] / 2 - 2, line=dict(color="#222222", width=1),
+                                  fillcolor="rgba(255,255,255,0.55)"))
+    return marks
+
+
 def network_diagram(summary: dict) -> go.Figure:
     """The to-scale box diagram (see the module docstring)."""
     items = diagram_boxes(summary)
@@ -107,21 +138,9 @@ def network_diagram(summary: dict) -> go.Figure:
     max_h = max(b["h"] for b in items)
     label_y = -max_h / 2 - 6
     for n, b in enumerate(items):
-        x0, t, h, d = b["x"], b["t"], b["h"], b["w"] * OBLIQUE
-        y0, y1 = -h / 2, h / 2
-        base = COLORS["error"] if b["error"] else COLORS.get(b["kind"], "#888888")
-        line = dict(color=_shade(base, -0.45), width=1)
-        if b["error"]:
-            shapes.append(dict(type="rect", x0=x0, x1=x0 + t + d, y0=y0, y1=y1 + d,
-                               line=dict(color=base, width=2, dash="dot"), fillcolor="rgba(0,0,0,0)"))
-        else:
-            front = [(x0, y0), (x0 + t, y0), (x0 + t, y1), (x0, y1)]
-            top = [(x0, y1), (x0 + t, y1), (x0 + t + d, y1 + d), (x0 + d, y1 + d)]
-            side = [(x0 + t, y0), (x0 + t + d, y0 + d), (x0 + t + d, y1 + d), (x0 + t, y1)]
-            for pts, f in ((side, -0.25), (top, 0.35), (front, 0.0)):
-                shapes.append(dict(type="path", path=_poly(pts), fillcolor=_shade(base, f), line=line,
-                                   layer="below"))
-        hx.append(x0 + (t + d) / 2)
+        shapes += _box_shapes(b)
+        d = b["w"] * OBLIQUE
+        hx.append(b["x"] + (b["t"] + d) / 2)
         hy.append(d / 2)
         shape = _shape_text(b["shape"]) if not b["error"] else "collapses"
         tip = f"<b>{b['name']}</b> ({b['type']})<br>output {shape}"
@@ -129,19 +148,11 @@ def network_diagram(summary: dict) -> go.Figure:
             tip += f"<br>{b['params']:,} parameters<br>{b['macs']:,} multiply-adds"
         htext.append(tip)
         # labels alternate between two lines so neighbours do not overlap
-        annotations.append(dict(x=x0 + (t + d) / 2, y=label_y, yanchor="top", showarrow=False,
+        annotations.append(dict(x=hx[-1], y=label_y, yanchor="top", showarrow=False,
                                 text=f"<b>{b['name']}</b><br>{shape}", font=dict(size=10,
                                 color=COLORS["error"] if b["error"] else "#333333"),
                                 yshift=-24 if n % 2 else 0))
-    # the kernel of each conv drawn to scale on the front face of the map it reads
-    for prev, b in zip(items, items[1:]):
-        if _kind(b["type"]) == "conv" and not prev["flat"] and not b["error"]:
-            k = _kernel_side(summary, b["index"])
-            if k and k < prev["h"]:
-                kx = prev["x"] + prev["t"] * 0.15
-                shapes.append(dict(type="rect", x0=kx, x1=kx + min(k, prev["t"] * 0.7), y0=prev["h"] / 2 - k - 2,
-                                   y1=prev["h"] / 2 - 2, line=dict(color="#222222", width=1),
-                                   fillcolor="rgba(255,255,255,0.55)"))
+    shapes += _kernel_marks(summary, items)
     broken = [r for r in summary["layers"] if r["status"] == "not_computed"]
     if broken:
         last = items[-1]

@@ -156,3 +156,26 @@ def screenshot(pg, name: str) -> Path:
     p = SCREENSHOTS / f"{name}.png"
     pg.screenshot(path=str(p), full_page=False)
     return p
+
+
+@pytest.fixture
+def train_page(runs_dir):
+    """pages/train.py in AppTest with the tiny digits network as the current network; every
+    run it started is stopped afterwards."""
+    from streamlit.testing.v1 import AppTest
+
+    from alexnet import jobs
+    from tests.train_helpers import use_tiny
+
+    at = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=60)
+    use_tiny(at)
+    at.run()
+    assert not at.exception, at.exception
+    yield at
+    m = jobs.get_manager(runs_dir)
+    for r in m.store().list_runs():
+        if r["status"] in jobs.ACTIVE:
+            m.stop(r["id"])
+    for job in list(m.jobs.values()):
+        job.popen.wait(timeout=30)
+    m.tick()

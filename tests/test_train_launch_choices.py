@@ -17,7 +17,6 @@ from test_data import make_cifar, make_mnist
 from alexnet import estimate, jobs
 from alexnet.data import dataset_info
 from explorer import train_form
-from tests.train_helpers import use_tiny
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = str(ROOT / "pages" / "train.py")
@@ -30,22 +29,6 @@ def write_npz(path: Path, n_train=48, n_test=16, classes=4, seed=0) -> Path:
              y_train=np.arange(n_train) % classes, x_test=rng.integers(0, 256, (n_test, 8, 8, 3), dtype=np.uint8),
              y_test=np.arange(n_test) % classes, classes=np.array([f"c{i}" for i in range(classes)]))
     return path
-
-
-@pytest.fixture
-def train_page(runs_dir):
-    at = AppTest.from_file(TRAIN, default_timeout=60)
-    use_tiny(at)
-    at.run()
-    assert not at.exception, at.exception
-    yield at
-    m = jobs.get_manager(runs_dir)
-    for r in m.store().list_runs():
-        if r["status"] in jobs.ACTIVE:
-            m.stop(r["id"])
-    for job in list(m.jobs.values()):
-        job.popen.wait(timeout=30)
-    m.tick()
 
 
 def name_box(at):

@@ -48,19 +48,9 @@ def charts(at) -> dict[str, dict[str, int]]:
 
 
 @pytest.fixture
-def page(runs_dir):
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    use_tiny(at)
-    at.run()
-    assert not at.exception, at.exception
-    yield at
-    m = jobs.get_manager(runs_dir)
-    for r in m.store().list_runs():
-        if r["status"] in jobs.ACTIVE:
-            m.stop(r["id"])
-    for job in list(m.jobs.values()):
-        job.popen.wait(timeout=30)
-    m.tick()
+def page(train_page):
+    """The Train page (conftest's ``train_page``: tiny network, private store, runs stopped after)."""
+    return train_page
 
 
 def launch(at, epochs: int, **settings) -> str:
