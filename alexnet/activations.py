@@ -42,11 +42,11 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import nn
 
-from .arithmetic import analyze, human_bytes
+from .arithmetic import analyze
 from .build import AvgPool2dSame, Conv2dSame, MaxPool2dSame, build_model
 from .data import DATASETS, DatasetError, data_dir, load_dataset
 from .spec import NetSpec, as_spec, layer_names
-from .textfmt import shape_text
+from .textfmt import human_bytes, shape_text
 
 # ---- limits and constants ---------------------------------------------------------------
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # = server.maxUploadSize in .streamlit/config.toml

@@ -402,18 +402,3 @@ def training_memory_bytes(summary: Summary | dict, batch: int, optimizer: str = 
     else:
         pb, ab = summary.param_bytes, summary.activation_bytes
     return pb * (2 + states) + 2 * ab * batch
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
-        n /= 1024
-    return f"{n:.2f} TB"
-
-
-def human_count(n: float) -> str:
-    for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= div:
-            return f"{n / div:.2f} {unit}"
-    return str(int(n))

@@ -8,7 +8,7 @@ overrides).  Pure Python: no torch.
 
 from __future__ import annotations
 
-from .arithmetic import human_bytes
+from .textfmt import human_bytes
 
 BUDGET_WEIGHT_BYTES = 1 << 30  # 1 GiB of fp32 weights ≈ 268 M parameters (paper-2012: 233 MiB)
 BUDGET_ACTIVATION_BYTES = 256 << 20  # 256 MiB of fp32 layer outputs per image (paper-2012: 2.6 MiB)

@@ -11,10 +11,10 @@ import json
 import sqlite3
 import sys
 
-from .arithmetic import Summary, analyze, human_bytes
+from .arithmetic import Summary, analyze
 from .cli_common import fail, load_spec
 from .presets import get_preset, list_presets
-from .textfmt import one_line, shape_text
+from .textfmt import human_bytes, one_line, shape_text
 
 
 def format_table(summary: Summary) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from . import layers as L
 from .arithmetic import analyze
 from .spec import NetSpec, SpecError, as_spec
+from .textfmt import shape_text
 
 
 def pytorch_code(config: dict | NetSpec | str) -> str:
@@ -23,7 +24,7 @@ def pytorch_code(config: dict | NetSpec | str) -> str:
     for layer, info in zip(spec.layers, summary.layers):
         expr, helper = L.get(layer.type).code(layer, info)
         helpers.add(helper)
-        shape = "×".join(str(x) for x in info.out_shape)
+        shape = shape_text(info.out_shape)
         body.append(f"    ({info.name!r}, {expr}),  # → {shape}")
     for name in sorted(h for h in helpers if h):
         lines += [*L.CODE_HELPERS[name].splitlines(), "", ""]

@@ -136,8 +136,8 @@ class TrainConfig:
     """Everything about a training run except the network.  Each field's ``Option``
     (``option(name)``) says what it means and what values it takes."""
 
-    dataset: str = _opt("digits", "a dataset name (digits, mnist, fashion-mnist, cifar10), an image folder or an "
-                        ".npz file", kind=str, what="a name or a path", page=None)
+    dataset: str = _opt("digits", "a built-in dataset name (`python -m alexnet datasets` lists them), an image "
+                        "folder or an .npz file", kind=str, what="a name or a path", page=None)
     batch_size: int = _opt(128, "images per optimizer step", kind=int, lo=1, hi=65536, unit="images",
                            page=Widget("number", "Batch size", "batch", 1, 4096, col=0))
     epochs: int = _opt(10, "passes over the training set", kind=int, lo=1, hi=100000,

@@ -43,8 +43,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .arithmetic import human_bytes
-from .textfmt import shape_text
+from .textfmt import human_bytes, shape_text
 
 
 class DatasetError(ValueError):

@@ -52,6 +52,10 @@ def add_parsers(sub) -> None:
     sp.add_argument("--full", action="store_true", help="with --json: include spec and config")
     sp.set_defaults(func=cmd_runs)
 
+    sp = sub.add_parser("datasets", help="list the built-in datasets (sizes, classes, whether on this machine)")
+    sp.add_argument("--data-dir", help="the data folder (default $ALEXNET_DATA_DIR or ./data)")
+    sp.set_defaults(func=cmd_datasets)
+
 
 def cmd_train(args) -> int:
     """Other bad input (spec, dataset, run store, files) is reported by ``cli.main``."""
@@ -146,4 +150,17 @@ def cmd_runs(args) -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    """One line per built-in dataset: name, image shape, classes, train/test sizes, where they come from."""
+    from .data import DATASETS, dataset_info
+    from .textfmt import shape_text
+
+    for name, d in DATASETS.items():
+        info = dataset_info(name, args.data_dir)
+        here = "on this machine" if info.on_disk else f"not here ({d.download_mb} MB download)"
+        print(f"{name:<14} {shape_text(d.image_shape):<8} {d.num_classes:>3} classes  "
+              f"{info.train_size:>6,} train / {info.test_size:>6,} test  {here} — {d.description}")
     return 0

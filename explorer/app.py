@@ -22,7 +22,7 @@ import plotly.graph_objects  # noqa: E402,F401
 import streamlit as st  # noqa: E402
 
 from alexnet import jobs  # noqa: E402
-from alexnet.arithmetic import human_bytes, human_count  # noqa: E402
+from alexnet.textfmt import human_bytes, human_count  # noqa: E402
 from alexnet.runs import RunStoreError  # noqa: E402
 from explorer.state import current_spec, current_summary  # noqa: E402
 

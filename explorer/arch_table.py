@@ -16,7 +16,7 @@ import html
 from dataclasses import dataclass, field
 
 from alexnet import layers as L
-from alexnet.arithmetic import human_bytes
+from alexnet.textfmt import human_bytes, shape_text, short_bytes, short_count
 
 COLUMNS = (  # (header, width %, tooltip)
     ("#", 3.5, "layer index in the spec"),
@@ -77,28 +77,6 @@ def _header() -> str:
                                    for h, _, t in COLUMNS) + "</tr></thead>"
 
 
-def shape_text(shape) -> str:
-    return "×".join(str(x) for x in shape) if shape else ""
-
-
-def short_bytes(n: float) -> str:
-    """3 significant digits: 273 KB, 1.11 MB (binary units, as alexnet.human_bytes)."""
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.3g} {unit}" if n >= 1 or unit == "B" else f"{n:.2f} {unit}"
-        n /= 1024
-    return f"{n:.3g} TB"
-
-
-def short_count(n: float) -> str:
-    """3 significant digits: 106 M, 74.8 M, 4.1 K."""
-    for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= div:
-            v = n / div
-            return f"{v:.3g} {unit}" if v < 1000 else f"{v:.0f} {unit}"
-    return str(int(n))
-
-
 def _pct(p: float) -> str:
     if p == 0:
         return ""
@@ -156,7 +134,7 @@ def _row_html(row: dict, selected: int | None) -> str:
         body = (f'<td>{row["index"]}</td><td>{name}</td><td class="shape">—</td>'
                 f'<td colspan="{len(COLUMNS) - 3}">{e(why)}</td>')
     else:
-        out = "collapses" if st_ == "error" else e(shape_text(row["out_shape"]))
+        out = "collapses" if st_ == "error" else e(shape_text(row["out_shape"], ""))
         pf = e(row.get("params_formula") or "")
         params = f'{row["params"]:,}{_pct(row["params_pct"])}' if row["params"] else "0"
         macs = f'{short_count(row["macs"])}{_pct(row["macs_pct"])}' if row["macs"] else "0"
@@ -165,7 +143,7 @@ def _row_html(row: dict, selected: int | None) -> str:
                 f'<td class="f">{e(_formula(row))}</td>'
                 f'<td class="num" title="{pf}">{params}</td><td class="num" title="{row["macs"]:,}">{macs}</td>'
                 f'<td class="num">{act}</td><td class="num rf">{_rf(row["receptive_field"])}</td>')
-    shape = "" if st_ in ("error", "not_computed") else shape_text(row["out_shape"])
+    shape = "" if st_ in ("error", "not_computed") else shape_text(row["out_shape"], "")
     return (f'<tr class="{" ".join(cls)}" data-layer="{row["index"]}" data-name="{e(row["name"])}" '
             f'data-status="{st_}" data-shape="{e(shape)}">{body}</tr>')
 
@@ -219,7 +197,7 @@ def plain_text(summary: dict) -> str:
     """The same table as aligned text (what people paste into reports)."""
     lines = [f"{'#':>3}  {'layer':<20}{'output':>14}  {'params':>12}  {'mult-adds':>14}  {'RF':>5}  formula"]
     for r in summary["layers"]:
-        shape = {"error": "ERROR", "not_computed": "not computed"}.get(r["status"], shape_text(r["out_shape"]))
+        shape = {"error": "ERROR", "not_computed": "not computed"}.get(r["status"], shape_text(r["out_shape"], ""))
         lines.append(f"{r['index']:>3}  {r['name'] + ' (' + r['type'] + ')':<20}{shape:>14}  {r['params']:>12,}  "
                      f"{r['macs']:>14,}  {_rf(r['receptive_field']):>5}  {r['formula'] or ''}")
     lines.append(f"total params {summary['total_params']:,}; mult-adds {summary['total_macs']:,}; "

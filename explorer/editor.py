@@ -19,7 +19,7 @@ import streamlit as st
 
 from alexnet import NetSpec, SpecError, get_preset, get_spec, list_presets
 from alexnet import layers as L
-from alexnet.arithmetic import human_bytes
+from alexnet.textfmt import human_bytes, shape_text
 from alexnet.budget import BUDGET_ACTIVATION_BYTES, BUDGET_WEIGHT_BYTES, budget_problem  # noqa: F401
 from alexnet.spec import layer_from_dict
 from explorer import arch_table
@@ -239,7 +239,8 @@ def totals(summary: dict) -> None:
     """Totals under the table, with the batch size for training memory."""
     from types import SimpleNamespace
 
-    from alexnet.arithmetic import human_count, training_memory_bytes
+    from alexnet.arithmetic import training_memory_bytes
+    from alexnet.textfmt import human_count
 
     a, b = st.columns([1, 4], vertical_alignment="center")
     batch = a.number_input("batch size", 1, 4096, st.session_state.get(_BATCH, 128), key=_BATCH,
@@ -296,7 +297,7 @@ def layer_panel(spec: NetSpec, summary: dict) -> None:
 
     def label(i: int) -> str:
         r = rows[i]
-        shape = arch_table.shape_text(r["out_shape"]) or {"error": "ERROR"}.get(r["status"], "—")
+        shape = shape_text(r["out_shape"], "") or {"error": "ERROR"}.get(r["status"], "—")
         flag = {"inexact": " ⚠", "error": " ⛔"}.get(r["status"], "")
         return f"#{i} {r['name']} ({r['type']}) → {shape}{flag}"
 
@@ -306,8 +307,8 @@ def layer_panel(spec: NetSpec, summary: dict) -> None:
     if row["formula"] or row.get("params_formula"):
         lines = []
         if row["in_shape"]:
-            lines.append(f"{arch_table.shape_text(row['in_shape'])} → "
-                         f"{arch_table.shape_text(row['out_shape']) or row['status']}")
+            lines.append(f"{shape_text(row['in_shape'], '')} → "
+                         f"{shape_text(row['out_shape'], '') or row['status']}")
         if row["formula"]:
             lines.append("N = " + row["formula"] if not row["formula"].startswith(("H:", "same", "adaptive"))
                          else row["formula"])

@@ -12,7 +12,7 @@ import io
 import streamlit as st
 
 from alexnet import NetSpec, analyze, jobs
-from alexnet.arithmetic import human_count
+from alexnet.textfmt import human_count
 from alexnet.experiments import (
     ExperimentStore,
     Variant,

@@ -21,7 +21,7 @@ import difflib
 import plotly.graph_objects as go
 
 from alexnet import layers as L
-from alexnet.arithmetic import human_bytes, human_count
+from alexnet.textfmt import human_bytes, human_count, shape_text
 
 # colours by layer kind (Tableau 10, readable on white)
 COLORS = {"input": "#9aa5b1", "conv": "#4c78a8", "pool": "#f58518", "adaptive": "#e45756",
@@ -45,10 +45,6 @@ def _shade(hex_color: str, f: float) -> str:
     else:
         r, g, b = (round(c * (1 + f)) for c in (r, g, b))
     return f"#{r:02x}{g:02x}{b:02x}"
-
-
-def _shape_text(shape) -> str:
-    return "×".join(str(x) for x in shape) if shape else "—"
 
 
 def _poly(points) -> str:
@@ -142,7 +138,7 @@ def network_diagram(summary: dict) -> go.Figure:
         d = b["w"] * OBLIQUE
         hx.append(b["x"] + (b["t"] + d) / 2)
         hy.append(d / 2)
-        shape = _shape_text(b["shape"]) if not b["error"] else "collapses"
+        shape = shape_text(b["shape"]) if not b["error"] else "collapses"
         tip = f"<b>{b['name']}</b> ({b['type']})<br>output {shape}"
         if b["params"]:
             tip += f"<br>{b['params']:,} parameters<br>{b['macs']:,} multiply-adds"
@@ -245,7 +241,7 @@ def diff_rows(base: dict, cur: dict) -> list[dict]:
     out: list[dict] = []
     if list(base["input"]) != list(cur["input"]):
         out.append({"name": "input", "base_name": "input", "change": "input",
-                    "base_shape": _shape_text(base["input"]), "shape": _shape_text(cur["input"]),
+                    "base_shape": shape_text(base["input"]), "shape": shape_text(cur["input"]),
                     "base_params": 0, "params": 0, "d_params": 0, "base_macs": 0, "macs": 0})
     a, b = base["layers"], cur["layers"]
     sm = difflib.SequenceMatcher(a=[r["type"] for r in a], b=[r["type"] for r in b], autojunk=False)
@@ -281,7 +277,7 @@ def _row_shape(r: dict) -> str:
         return "error"
     if r["status"] == "not_computed":
         return "not computed"
-    return _shape_text(r["out_shape"])
+    return shape_text(r["out_shape"])
 
 
 MIRRORS = tuple(n for n, lt in L.REGISTRY.items() if not lt.diagram)  # follow the layer before them

@@ -17,7 +17,7 @@ import numpy as np
 import streamlit as st
 
 from alexnet import jobs
-from alexnet.arithmetic import human_bytes
+from alexnet.textfmt import human_bytes
 from alexnet.estimate import progress
 from alexnet.runs import RunStoreError
 from alexnet.spec import spec_changes

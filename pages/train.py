@@ -7,7 +7,7 @@ page only writes a queued run into the store and reads the store back.
 import streamlit as st
 
 from alexnet import SpecError, analyze, estimate, get_spec, list_presets
-from alexnet.arithmetic import human_bytes
+from alexnet.textfmt import human_bytes
 from alexnet.devices import device_key
 from alexnet.textfmt import fmt_seconds
 from alexnet.train import adapt_spec

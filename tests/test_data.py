@@ -306,3 +306,17 @@ def test_color_jitter_changes_values_but_keeps_shape():
     x = torch.randn(8, 3, 4, 4)
     y = augment(x, color_jitter=0.4, generator=torch.Generator().manual_seed(0))
     assert y.shape == x.shape and not torch.equal(x, y)
+
+
+def test_datasets_command_lists_every_builtin_with_its_sizes(tmp_path, capsys):
+    """`python -m alexnet datasets`: the list the --dataset help points to (one line per built-in)."""
+    from alexnet.cli import main
+    from alexnet.data import DATASETS
+
+    assert main(["datasets", "--data-dir", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split()[0] for ln in lines] == list(DATASETS)
+    digits = next(ln for ln in lines if ln.startswith("digits"))
+    assert "1,437 train" in digits and "360 test" in digits and "on this machine" in digits
+    cifar = next(ln for ln in lines if ln.startswith("cifar10"))
+    assert "not here" in cifar  # an empty data folder

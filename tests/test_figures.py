@@ -7,6 +7,7 @@ import pytest
 
 from alexnet import get_spec, list_presets, summarize
 from alexnet.spec import layer_from_dict
+from alexnet import textfmt
 from explorer import arch_table, figures
 
 
@@ -141,11 +142,11 @@ def test_plain_text_table_matches_summary():
 
 
 def test_short_units():
-    assert arch_table.short_bytes(273.38 * 1024) == "273 KB"
-    assert arch_table.short_bytes(1.114 * 1024 * 1024) == "1.11 MB"
-    assert arch_table.short_bytes(40) == "40 B"
-    assert arch_table.short_count(105_705_600) == "106 M"
-    assert arch_table.short_count(74_804_456) == "74.8 M"
+    assert textfmt.short_bytes(273.38 * 1024) == "273 KB"
+    assert textfmt.short_bytes(1.114 * 1024 * 1024) == "1.11 MB"
+    assert textfmt.short_bytes(40) == "40 B"
+    assert textfmt.short_count(105_705_600) == "106 M"
+    assert textfmt.short_count(74_804_456) == "74.8 M"
 
 
 def test_figures_and_table_never_raise_on_edited_networks():
