@@ -226,6 +226,7 @@ class LayerType:
     insertable: ClassVar[bool] = True  # offered by the editor's "new layer type" box
     torch_name: ClassVar[str] = ""  # the torch.nn class whose defaults ``fields`` mirror
     help: ClassVar[str] = ""
+    explain: ClassVar[str] = ""  # how alexnet.explain explains one output unit (a key of its EXPLAINERS)
 
     @property
     def quiet(self) -> bool:
@@ -414,6 +415,7 @@ class Conv(WindowType):
     name = "conv"
     prefix = "conv"
     diagram = "conv"
+    explain = "conv"
     torch_name = "Conv2d"
     help = "2-D convolution: out_channels filters of kernel × kernel × (in/groups) weights"
     fields = (
@@ -447,11 +449,11 @@ class Conv(WindowType):
 
     def check_padding(self, layer, info, a, b):
         mode = layer.padding_mode
-        if mode == "zeros":
+        if mode in ("zeros", "replicate"):  # torch repeats the edge pixel as often as needed
             return
         for d in (a, b):  # torch: reflect needs pad < size, circular pad ≤ size
             biggest = max(d.pad_before, d.pad_after)
-            if biggest > d.size_in - (mode == "reflect") or (mode == "replicate" and d.size_in < 1):
+            if biggest > d.size_in - (mode == "reflect"):
                 raise LayerFailure(f"{label(info)}: padding_mode '{mode}' cannot pad {biggest} pixels onto a "
                                    f"{d.size_in}-wide input (it needs padding {'<' if mode == 'reflect' else '≤'} "
                                    "the input size)",
@@ -535,6 +537,7 @@ def _pool_fields(kernel: int, stride):
 class MaxPool(PoolType):
     name = "maxpool"
     torch_name = "MaxPool2d"
+    explain = "max"
     help = "max over each window (AlexNet's overlapping pooling: 3×3, stride 2)"
     fields = _pool_fields(3, None)  # stride null = the kernel, as torch.nn.MaxPool2d
 
@@ -563,6 +566,7 @@ class MaxPool(PoolType):
 class AvgPool(PoolType):
     name = "avgpool"
     torch_name = "AvgPool2d"
+    explain = "mean"
     help = "mean over each window"
     fields = _pool_fields(2, None)
 
@@ -637,6 +641,7 @@ def _fmt_num(x: float) -> str:
 class AdaptiveAvgPool(AdaptiveType):
     name = "adaptive_avgpool"
     torch_name = "AdaptiveAvgPool2d"
+    explain = "adaptive_mean"
     help = "averages any input down to a fixed H×W (torchvision's AlexNet: 6×6)"
 
 
@@ -644,6 +649,7 @@ class AdaptiveAvgPool(AdaptiveType):
 class AdaptiveMaxPool(AdaptiveType):
     name = "adaptive_maxpool"
     torch_name = "AdaptiveMaxPool2d"
+    explain = "adaptive_max"
     insertable = False
     help = "max-pools any input down to a fixed H×W"
 
@@ -653,6 +659,7 @@ class Flatten(LayerType):
     name = "flatten"
     where = "spatial"
     torch_name = "Flatten"
+    explain = "flatten"
     help = "turns C×H×W into one vector for the FC layers"
 
     def size_step(self, layer, h, w):
@@ -682,6 +689,7 @@ class Linear(LayerType):
     prefix = "fc"
     diagram = "linear"
     torch_name = "Linear"
+    explain = "linear"
     help = "fully connected: every input feature to every output"
     fields = (Field("out_features", "int", 4096, 1, MAX_FEATURES, ui_hi=16384, label="out features",
                     help="output width; the last linear layer's is the number of classes"), _F_BIAS)
@@ -724,6 +732,7 @@ class LRN(LayerType):
     category = "normalisation"
     where = "spatial"
     torch_name = "LocalResponseNorm"
+    explain = "lrn"
     help = "local response normalisation across neighbouring channels (AlexNet 2012)"
     fields = (
         Field("size", "int", 5, 1, 1024, ui_hi=15, label="size (channels)", help="channels in each sum (n)"),
@@ -761,6 +770,7 @@ class BatchNorm(LayerType):
     category = "normalisation"
     prefix = "bn"
     torch_name = "BatchNorm2d"
+    explain = "batchnorm"
     help = "normalises each channel over the batch (not in AlexNet: 2015)"
     fields = (
         Field("eps", "float", 1e-5, 0, 1, open_lo=True, open_hi=True, ui_hi=0.1, ui_step=1e-5, ui_fmt="%.1e"),
@@ -789,6 +799,7 @@ class GroupNorm(LayerType):
     category = "normalisation"
     prefix = "gn"
     torch_name = "GroupNorm"
+    explain = "groupnorm"
     help = "normalises groups of channels per image (Wu & He 2018): no batch statistics"
     fields = (
         Field("groups", "int", 32, 1, MAX_CHANNELS, ui="divisor", help="channel groups; must divide the channels"),
@@ -832,6 +843,7 @@ class Dropout(LayerType):
     name = "dropout"
     category = "regulariser"
     torch_name = "Dropout"
+    explain = "identity"  # in eval mode; training zeroes with probability p and scales the rest by 1/(1 − p)
     help = "zeroes each activation with probability p while training"
     fields = (Field("p", "float", 0.5, 0, 1, open_hi=True, ui_hi=0.95, ui_step=0.05, ui_fmt="%.2f",
                     label="p (drop probability)", ui="slider",
@@ -852,6 +864,7 @@ class Dropout(LayerType):
 class Activation(LayerType):
     category = "activation"
     swap_group = "activation"
+    explain = "pointwise"
     inplace: ClassVar[bool] = False  # built with inplace=True (ReLU-like: saves memory)
 
     def _args(self, layer) -> list[str]:
