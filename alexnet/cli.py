@@ -107,10 +107,11 @@ def build_parser(training: bool = True) -> argparse.ArgumentParser:
 
     if not training:
         return p
-    from . import experiments_cli, train_cli  # here: `presets` and `summary` start without them
+    from . import experiments_cli, export, train_cli  # here: `presets` and `summary` start without them
 
     train_cli.add_parsers(sub)
     experiments_cli.add_parsers(sub)
+    export.add_parsers(sub)
     return p
 
 
