@@ -1,7 +1,8 @@
 """Command line: ``python -m alexnet presets | summary | train | runs``.
 
 Exit codes: 0 fine, 2 invalid input or a network that collapses (with a clear
-message on stderr, never a traceback).
+message on stderr, never a traceback); ``summary --verify``: 1 when PyTorch disagrees
+with a row of the table.
 """
 
 from __future__ import annotations
@@ -74,15 +75,36 @@ def cmd_presets(args) -> int:
 def cmd_summary(args) -> int:
     spec = load_spec(args.preset, args.config, args.input)
     summary = analyze(spec)
+    check = _torch_check(spec, summary) if args.verify else None
     if args.json:
-        print(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False))
+        print(json.dumps({**summary.to_dict(), **({"verify": check.to_dict()} if check else {})}, indent=2,
+                         ensure_ascii=False))
     else:
         print(format_table(summary))
     if summary.errors:
         if args.json:
             print(f"error: {summary.errors[0]}", file=sys.stderr)
         return 2
+    if check is not None:
+        return _check_exit(check, args.json)
     return 0
+
+
+def _torch_check(spec, summary: Summary):
+    from .verify import verify  # torch only when asked
+
+    return None if summary.errors else verify(spec, summary.to_dict())
+
+
+def _check_exit(check, as_json: bool) -> int:
+    """--verify: the comparison (text mode), and exit 0 (agree), 1 (a layer differs) or 2 (refused)."""
+    from .verify import format_check
+
+    if check.refused:
+        return fail(f"PyTorch check not run: {check.refused}")
+    if not as_json:
+        print(format_check(check))
+    return 0 if check.ok else 1
 
 
 LIGHT_COMMANDS = ("presets", "summary")  # pure arithmetic: no torch import
@@ -103,6 +125,9 @@ def build_parser(training: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--config", help="a network spec JSON file")
     sp.add_argument("--input", help="override the input size, e.g. 3x224x224")
     sp.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    sp.add_argument("--verify", action="store_true",
+                    help="build the network with PyTorch and check every row with torchinfo.summary "
+                         "(exit 1 if a layer differs; refused over the memory budget)")
     sp.set_defaults(func=cmd_summary)
 
     if not training:

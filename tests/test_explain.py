@@ -203,6 +203,6 @@ def test_slide_partial_maps_sum_to_the_conv_output():
     x = torch.randn(1, 3, 8, 8)
     acts = A.capture(model, x)
     total = sum(X.slide(model, spec, x, acts, "conv1", 1, c).partial for c in range(3))
-    assert np.allclose(total + float(model.conv1.bias[1]), acts.outputs["conv1"][1].numpy(), atol=1e-5)
+    assert np.allclose(total + float(model.conv1.bias.detach()[1]), acts.outputs["conv1"][1].numpy(), atol=1e-5)
     s = X.slide(model, spec, x, acts, "conv1", 1, 0)
     assert s.padded.shape == (9, 9) and s.offset == (0, 0) and math.isclose(s.padded[-1, -1], 0.0)
