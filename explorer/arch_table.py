@@ -48,6 +48,10 @@ table.arch tr.sel td{background:#e8f0fe}
 table.arch tr.sel td:first-child{box-shadow:inset 3px 0 0 #1a73e8}
 table.arch tr.inexact td{background:#fff4d6}
 table.arch tr.error td{background:#fde0e0;color:#a01010}
+table.arch tr.msg td::before{font-family:'Material Symbols Rounded';font-size:15px;vertical-align:-3px;
+ margin-right:4px;content:'info'}
+table.arch tr.msg.inexact td::before{content:'warning'}
+table.arch tr.msg.error td::before{content:'cancel'}
 table.arch tr.msg td{white-space:normal;font-size:12px;padding:2px 8px 5px 28px;border-bottom:1px solid #e6d3a3}
 table.arch tr.msg.inexact td{background:#fff4d6;color:#6b4e00}
 table.arch tr.msg.note td{background:#fafafa;color:#666}
@@ -153,9 +157,8 @@ def _msg_html(row: dict) -> str:
     if not msg or row["status"] == "not_computed":  # its row already says why
         return ""
     kind = row["status"] if row["status"] in ("inexact", "error") else "note"
-    icon = {"inexact": "⚠ ", "error": "✖ ", "note": "ℹ "}[kind]
     return (f'<tr class="msg {kind}" data-msg-for="{row["index"]}"><td colspan="{len(COLUMNS)}">'
-            f"{icon}{html.escape(msg)}</td></tr>")
+            f"{html.escape(msg)}</td></tr>")  # the icon is drawn by CSS (::before)
 
 
 def totals_html(summary: dict) -> str:

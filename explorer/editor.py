@@ -208,7 +208,7 @@ def top_bar(spec: NetSpec) -> None:
         key = f"{p}_in_{fld}"
         col.number_input(label, 1, max(hi, val), val, step=1, key=key,
                          on_change=_commit_input, args=(fld, key))
-    cols[4].button("↺ Reset to preset", key=f"{p}_reset", on_click=reset_to_preset,
+    cols[4].button("Reset to preset", icon=":material/restart_alt:", key=f"{p}_reset", on_click=reset_to_preset,
                    help=f"Discard edits and reload {base}", width="stretch")
     note = get_preset(base).note if base in names else ""
     edited = spec != get_spec(base) if base in names else True
@@ -258,7 +258,7 @@ def totals(summary: dict) -> None:
 def save_and_load(spec: NetSpec) -> None:
     """Download the JSON; upload or paste one (validated; a refused file changes nothing)."""
     a, b, c = st.columns(3, gap="medium")
-    a.download_button("⬇ Download network JSON", spec.to_json(), file_name=f"{spec.name}.json",
+    a.download_button("Download network JSON", spec.to_json(), icon=":material/download:", file_name=f"{spec.name}.json",
                       mime="application/json", width="stretch")
     a.caption("The package's format; `python -m alexnet summary --config file.json` reads it too.")
     key = f"arch_upload_{version()}"  # a successful load bumps the version: the uploader empties
@@ -298,7 +298,7 @@ def layer_panel(spec: NetSpec, summary: dict) -> None:
     def label(i: int) -> str:
         r = rows[i]
         shape = shape_text(r["out_shape"], "") or {"error": "ERROR"}.get(r["status"], "—")
-        flag = {"inexact": " ⚠", "error": " ⛔"}.get(r["status"], "")
+        flag = {"inexact": " · inexact"}.get(r["status"], "")  # an error row already says ERROR
         return f"#{i} {r['name']} ({r['type']}) → {shape}{flag}"
 
     st.selectbox("Layer to edit", range(len(spec.layers)), index=sel, format_func=label, key=f"{p}_sel",
@@ -319,16 +319,16 @@ def layer_panel(spec: NetSpec, summary: dict) -> None:
     _fields(spec, sel, layer, row, p)
     st.toggle("type numbers instead of sliders", key=_TYPED)
     a, b, c = st.columns(3)
-    a.button("↑ up", key=f"{p}_up", on_click=move, args=(sel, -1), disabled=sel == 0, width="stretch")
-    b.button("↓ down", key=f"{p}_down", on_click=move, args=(sel, 1), disabled=sel == len(spec.layers) - 1,
+    a.button("up", icon=":material/arrow_upward:", key=f"{p}_up", on_click=move, args=(sel, -1), disabled=sel == 0, width="stretch")
+    b.button("down", icon=":material/arrow_downward:", key=f"{p}_down", on_click=move, args=(sel, 1), disabled=sel == len(spec.layers) - 1,
              width="stretch")
-    c.button("🗑 delete", key=f"{p}_del", on_click=delete, args=(sel,), disabled=len(spec.layers) == 1,
+    c.button("delete", icon=":material/delete:", key=f"{p}_del", on_click=delete, args=(sel,), disabled=len(spec.layers) == 1,
              width="stretch")
     flat = bool(row["out_shape"]) and len(row["out_shape"]) == 1
     d, e = st.columns([1.3, 1], vertical_alignment="bottom")
     kinds = FLAT_INSERT if flat else SPATIAL_INSERT
     d.selectbox("new layer type", kinds, key=f"{p}_newtype")
-    e.button(f"＋ insert after #{sel}", key=f"{p}_ins", width="stretch",
+    e.button(f"insert after #{sel}", icon=":material/add:", key=f"{p}_ins", width="stretch",
              on_click=lambda: insert_after(sel, st.session_state[f"{p}_newtype"], row["out_shape"]))
 
 

@@ -25,8 +25,9 @@ from alexnet.textfmt import fmt_seconds
 from explorer import run_figures as rf
 
 REFRESH_SECONDS = 1.0
-STATUS_ICON = {"queued": "⏳", "running": "🏃", "completed": "✅", "failed": "❌", "stopped": "⏹️",
-               "interrupted": "⚠️"}
+STATUS_ICON = {"queued": ":material/hourglass_empty:", "running": ":material/directions_run:",  # Material icons:
+               "completed": ":material/check_circle:", "failed": ":material/error:",  # no emoji font needed
+               "stopped": ":material/stop_circle:", "interrupted": ":material/warning:"}
 
 
 def job_manager() -> jobs.JobManager | None:
@@ -91,7 +92,7 @@ def table_rows(runs: list[dict], metas: dict[str, dict]) -> list[dict]:
             "network": (r.get("spec") or {}).get("name", "—"),
             "dataset": cfg.get("dataset", "—"),
             "recipe": recipe_of(r, metas.get(r["id"], {})),
-            "status": f"{STATUS_ICON.get(r['status'], '')} {r['status']}",
+            "status": r["status"],  # a data grid cannot draw icons: the word says it
             "best test acc (%)": None if best is None else round(100 * best, 2),
             "epochs": f"{r.get('epochs_done') or 0}/{cfg.get('epochs', '?')}",
             "wall time (s)": None if wall_seconds(r) is None else round(wall_seconds(r), 1),
@@ -158,22 +159,24 @@ def status_line(mgr: jobs.JobManager, run: dict) -> None:
     if s == "queued":
         pos = mgr.position(run["id"])
         if pos:
-            st.info(f"⏳ Queued — number {pos} in line for {mgr._device_of(run)}. It starts by itself when "
-                    "the run ahead of it ends; you can close this tab meanwhile.")
+            st.info(f"Queued — number {pos} in line for {mgr._device_of(run)}. It starts by itself when "
+                    "the run ahead of it ends; you can close this tab meanwhile.", icon=STATUS_ICON["queued"])
         else:
-            st.info("⏳ Starting the training process…")
+            st.info("Starting the training process…", icon=STATUS_ICON["queued"])
     elif s == "running":
-        st.success(f"🏃 Running on {run.get('device') or '…'} (pid {run.get('pid') or '…'}). It keeps running if "
-                   "you switch pages or close the tab.")
+        st.success(f"Running on {run.get('device') or '…'} (pid {run.get('pid') or '…'}). It keeps running if "
+                   "you switch pages or close the tab.", icon=STATUS_ICON["running"])
     elif s == "completed":
-        st.success("✅ Completed.")
+        st.success("Completed.", icon=STATUS_ICON["completed"])
     elif s == "failed":
-        st.error(f"❌ Failed: {run.get('error') or 'no reason recorded'}")
+        st.error(f"Failed: {run.get('error') or 'no reason recorded'}", icon=STATUS_ICON["failed"])
     elif s == "stopped":
-        st.warning(f"⏹️ Stopped{': ' + run['error'] if run.get('error') else ''}. The last checkpoint is kept.")
+        st.warning(f"Stopped{': ' + run['error'] if run.get('error') else ''}. The last checkpoint is kept.",
+                   icon=STATUS_ICON["stopped"])
     elif s == "interrupted":
         why = run.get("error") or "the training process ended without finishing (killed, or the server restarted)"
-        st.warning(f"⚠️ Interrupted: {why}. The metrics up to that moment are kept below.")
+        st.warning(f"Interrupted: {why}. The metrics up to that moment are kept below.",
+                   icon=STATUS_ICON["interrupted"])
 
 
 def estimate_table(meta: dict, got: dict) -> None:
@@ -221,7 +224,8 @@ def live_panel(mgr: jobs.JobManager, run_id: str, *, key: str = "live") -> None:
         with top[1]:
             if run["status"] in jobs.ACTIVE:
                 label = "Cancel" if run["status"] == "queued" else "Stop"
-                if st.button(f"⏹️ {label}", key=f"{key}_stop_{run_id}", help="ends the run cleanly with a checkpoint"):
+                if st.button(label, icon=":material/stop:", key=f"{key}_stop_{run_id}",
+                             help="ends the run cleanly with a checkpoint"):
                     st.toast(mgr.stop(run_id))
         p = progress(run, steps, epochs, (meta.get("estimate") or {}).get("steps_per_epoch"))
         steps_txt = f"{p['step']}/{p['steps_total']}" if p["steps_total"] else f"{p['step']}"

@@ -70,7 +70,7 @@ with left:
     m[0].metric("Time per epoch (est.)", fmt_seconds(est["seconds_per_epoch"]), help=f"from {est['basis']}")
     m[1].metric("Whole run (est.)", fmt_seconds(est["seconds_total"]), help=f"{cfg['epochs']} epochs")
     if est["device"] == "cpu" and step_s is None and est["step_seconds"] < 3 and not errors:
-        if st.button("⏱️ Time 3 real steps", key="tr_measure", help="replaces the multiply-add estimate by a "
+        if st.button("Time 3 real steps", icon=":material/timer:", key="tr_measure", help="replaces the multiply-add estimate by a "
                      "measurement of this network on this CPU (random data, a second or two)"):
             st.session_state.setdefault("tr_measured", {})[measured_key] = estimate.measure_step_seconds(
                 measured_key[0], cfg["batch_size"])

@@ -62,7 +62,7 @@ def test_edit_through_the_page_updates_the_visible_shapes(page, app_server):
     assert bad, "235 should make a later pool inexact"
     row = pg.locator(f'table.arch tr[data-layer="{bad[0]["index"]}"]')
     assert "inexact" in row.get_attribute("class")
-    assert pg.locator(f'tr[data-msg-for="{bad[0]["index"]}"]').inner_text().strip().startswith("⚠")
+    assert "inexact" in pg.locator(f'tr[data-msg-for="{bad[0]["index"]}"]').get_attribute("class")  # warning icon
     screenshot(pg, "arch_e2e_after_input_edit")
     print(f"\nvisible update after typing the input height: {took * 1000:.0f} ms")
 
