@@ -7,7 +7,7 @@ explorer/figures.py."""
 import streamlit as st
 
 from alexnet import SpecError, get_spec, pytorch_code
-from explorer import arch_table, editor, figures
+from explorer import arch_table, editor, figures, verify_view
 from explorer.state import base_preset, current_spec, current_summary, summary_of, version
 
 editor.css()
@@ -39,6 +39,9 @@ if diff is None:
            "rows' shapes and parameter counts moved, and by how much.")
 else:
     b.plotly_chart(diff, key=f"arch_diff_{version()}", width="stretch", config={"displayModeBar": False})
+
+st.subheader("PyTorch confirms the table")
+verify_view.check_with_pytorch(spec, summary)
 
 st.subheader("Save and share")
 editor.save_and_load(spec)
