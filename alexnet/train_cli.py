@@ -44,12 +44,17 @@ def add_parsers(sub) -> None:
     sp.add_argument("--no-budget", action="store_true", help="train a network over the memory budget (1 GiB of "
                     "weights, 256 MiB of activations per image: the Architecture page's limits)")
     sp.add_argument("--list-recipes", action="store_true", help="print the recipes as JSON and exit")
+    sp.add_argument("--tensorboard", metavar="DIR", help="also write the run live as TensorBoard event files "
+                    "into DIR/<run id> (then: tensorboard --logdir DIR)")
     sp.set_defaults(func=cmd_train)
 
     sp = sub.add_parser("runs", help="list training runs")
     sp.add_argument("--runs-dir", help=RUNS_DIR_HELP)
     sp.add_argument("--json", action="store_true", help="print the runs as JSON (without spec/config)")
     sp.add_argument("--full", action="store_true", help="with --json: include spec and config")
+    sp.add_argument("--export-tensorboard", metavar="DIR", help="write the runs' step and epoch metrics, "
+                    "hyper-parameters and network summary as TensorBoard event files into DIR/<run id>")
+    sp.add_argument("run_ids", nargs="*", metavar="RUN", help="with --export-tensorboard: the runs to write (default all)")
     sp.set_defaults(func=cmd_runs)
 
     sp = sub.add_parser("datasets", help="list the built-in datasets (sizes, classes, whether on this machine)")
@@ -64,7 +69,12 @@ def cmd_train(args) -> int:
     if args.list_recipes:
         print(json.dumps(RECIPES, indent=2))
         return 0
-    store = RunStore(args.runs_dir)
+    if args.tensorboard:
+        from .tensorboard import LiveStore
+
+        store = LiveStore(args.runs_dir, args.tensorboard)
+    else:
+        store = RunStore(args.runs_dir)
     overrides = config_overrides(args)
     try:
         if args.run_id:
@@ -132,6 +142,12 @@ def cmd_runs(args) -> int:
     note = store.orphans_note()
     if note:
         print(f"warning: {note}", file=sys.stderr)
+    if args.export_tensorboard:
+        from .tensorboard import cmd_export
+
+        return cmd_export(store, args.run_ids, args.export_tensorboard)
+    if args.run_ids:
+        return fail(f"run ids ({' '.join(args.run_ids)}) go with --export-tensorboard DIR")
     if args.json:
         if not args.full:
             runs = [{k: v for k, v in r.items() if k not in ("spec", "config")} for r in runs]
