@@ -17,6 +17,10 @@ from alexnet.spec import NetSpec
 from alexnet.textfmt import shape_text
 from explorer.state import set_spec
 
+# the page's choices, kept while their widgets are not drawn (explorer.state.remember)
+KEPT_KEYS = ("act_src", "act_photo", "act_digit", "act_ds", "act_ds_i", "act_wsrc", "act_seed", "act_run",
+             "act_which", "act_pth_path", "act_layer", "act_sort", "act_per_page", "act_grad", "act_filter_scale")
+KEPT_PREFIXES = ("act_unit_", "act_page_", "act_ch_", "act_row_", "act_col_")
 
 # ---- cached work ---------------------------------------------------------------------------
 @st.cache_resource(max_entries=2, show_spinner="Building the network and loading weights…")
@@ -88,7 +92,7 @@ def _dataset_image() -> Picked:
 
 
 def _upload() -> Picked:
-    up = st.file_uploader("PNG or JPEG, up to 5 MB", type=["png", "jpg", "jpeg"], key="act_upload")
+    up = st.file_uploader("PNG or JPEG", type=["png", "jpg", "jpeg"], key="act_upload")
     if up is None:
         return Picked()
     data = up.getvalue()
@@ -161,7 +165,7 @@ def _local_file() -> tuple[str, str, bytes | None]:
     p = st.text_input("Path of a .pth/.pt file on this machine (any size)", key="act_pth_path")
     st.caption("Only files under " + ", ".join(f"`{r}`" for r in roots) + " (the runs and data folders and the "
                "home folder) can be opened by path.")
-    up = st.file_uploader("…or upload one (up to 5 MB)", type=["pth", "pt"], key="act_pth_up")
+    up = st.file_uploader("…or upload one", type=["pth", "pt"], key="act_pth_up")
     if up is not None:
         blob = up.getvalue()
         return "file", "upload:" + A.image_digest(blob), blob
@@ -213,6 +217,14 @@ class Unit:
         return f"{self.layer}[{self.ch}, {self.row}, {self.col}]" if self.spatial else f"{self.layer}[{self.ch}]"
 
 
+def _in_range(key: str, lo: int, hi: int) -> str:
+    """A kept value outside this network's range (it changed meanwhile) gives way to the default."""
+    v = st.session_state.get(key)
+    if v is not None and not lo <= v <= hi:
+        del st.session_state[key]
+    return key
+
+
 def unit_picker(acts, layers: dict, first_conv: str | None) -> Unit:
     names = acts.names
     a, b, cc, d = st.columns([2, 1, 1, 1])
@@ -222,19 +234,20 @@ def unit_picker(acts, layers: dict, first_conv: str | None) -> Unit:
     stats = A.map_stats(out)
     if out.dim() != 3:
         ch = b.number_input(f"Unit (0–{out.shape[0] - 1})", 0, out.shape[0] - 1, int(out.argmax()),
-                            key=f"act_unit_{layer}")
+                            key=_in_range(f"act_unit_{layer}", 0, out.shape[0] - 1))
         return Unit(layer, out, stats, ch)
     order = A.channel_order(out, b.selectbox("Sort maps by", ["index", "mean", "max", "zeros"], key="act_sort"))
     per_page = cc.selectbox("Maps per page", [24, 48, 96], index=1, key="act_per_page")
     n_pages = -(-out.shape[0] // per_page)
-    page = d.number_input(f"Page (of {n_pages})", 1, n_pages, 1, key=f"act_page_{layer}_{per_page}")
+    page = d.number_input(f"Page (of {n_pages})", 1, n_pages, 1,
+                          key=_in_range(f"act_page_{layer}_{per_page}", 1, n_pages))
     u1, u2, u3 = st.columns(3)
     ch = u1.number_input(f"Unit: channel (0–{out.shape[0] - 1})", 0, out.shape[0] - 1, int(order[0]),
-                         key=f"act_ch_{layer}")
-    row = u2.slider("row", 0, out.shape[1] - 1, int(stats["argmax_row"][ch]), key=f"act_row_{layer}_{ch}") \
-        if out.shape[1] > 1 else 0
-    col = u3.slider("column", 0, out.shape[2] - 1, int(stats["argmax_col"][ch]), key=f"act_col_{layer}_{ch}") \
-        if out.shape[2] > 1 else 0
+                         key=_in_range(f"act_ch_{layer}", 0, out.shape[0] - 1))
+    row = u2.slider("row", 0, out.shape[1] - 1, int(stats["argmax_row"][ch]),
+                    key=_in_range(f"act_row_{layer}_{ch}", 0, out.shape[1] - 1)) if out.shape[1] > 1 else 0
+    col = u3.slider("column", 0, out.shape[2] - 1, int(stats["argmax_col"][ch]),
+                    key=_in_range(f"act_col_{layer}_{ch}", 0, out.shape[2] - 1)) if out.shape[2] > 1 else 0
     return Unit(layer, out, stats, ch, row, col, order, page, per_page)
 
 

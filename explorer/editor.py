@@ -28,7 +28,8 @@ from explorer.state import base_preset, current_spec, set_spec, summary_of, vers
 # ---- the memory budget ------------------------------------------------------------------
 # The arithmetic never allocates tensors, but the Train and Activations pages build what
 # is edited here.  No edit, fix or upload may produce a network above these limits.
-MAX_UPLOAD_BYTES = 256 * 1024  # a 256-layer spec is ~40 KB of JSON
+MAX_UPLOAD_MB = 1  # the uploader states it ("Limit 1MB per file"); a 256-layer spec is ~40 KB of JSON
+MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 2**20  # the same limit for pasted JSON
 BUDGET_TEXT = (f"Memory budget: at most {human_bytes(BUDGET_WEIGHT_BYTES)} of fp32 weights and "
                f"{human_bytes(BUDGET_ACTIVATION_BYTES)} of activations per image; edits or uploads beyond "
                "are refused. The table's arithmetic never allocates tensors.")
@@ -268,7 +269,7 @@ def save_and_load(spec: NetSpec) -> None:
         if f is not None:
             load_json(f.getvalue(), "Upload")
 
-    b.file_uploader(f"Upload a network JSON (at most {human_bytes(MAX_UPLOAD_BYTES)})", type=["json"],
+    b.file_uploader("Upload a network JSON", type=["json"], max_upload_size=MAX_UPLOAD_MB,
                     key=key, on_change=uploaded)
     with c.form("arch_paste", border=False):
         st.text_area("…or paste JSON", height=68, key="arch_paste_text")
