@@ -148,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(training=not (argv and argv[0] in LIGHT_COMMANDS))
     args = parser.parse_args(argv)
+    args.argv = list(argv)  # the launcher (train --nproc N) passes them on to its processes
     try:
         return args.func(args)
     except KeyboardInterrupt:

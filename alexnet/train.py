@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import distributed
 from .build import build_model
 from .config import (  # noqa: F401 - the training options live in config; re-exported here
     INITS,
@@ -45,6 +46,7 @@ from .config import (  # noqa: F401 - the training options live in config; re-ex
 )
 from .data import Dataset, DatasetError, adapt_stats, augment, load_dataset, preprocess
 from .devices import device_label, resolve_device
+from .ema import make_ema, tested_model
 from .runs import RunStore
 from .spec import NetSpec, SpecError, as_spec
 from .stats import pack_correct
@@ -201,9 +203,10 @@ def _sync(device: torch.device) -> None:
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, spec: NetSpec, mean, std,
              device: torch.device, precision: str = "fp32", batch_size: int = 1000,
-             channels_last: bool = False, hits: list | None = None) -> tuple[float, float]:
+             channels_last: bool = False, hits: list | None = None, tta_flip: bool = False) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) of ``model`` on uint8 images ``x`` with labels ``y``.
-    ``hits``, when given, receives one bool tensor per batch: which images were right."""
+    ``hits``, when given, receives one bool tensor per batch: which images were right.
+    ``tta_flip``: the outputs for each image and its mirror image are averaged."""
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
@@ -214,6 +217,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, spec: NetSpec, 
             yb = y[i:i + batch_size].to(device)
             with _autocast(device, precision):
                 out = model(xb)
+                if tta_flip:
+                    out = (out.float() + model(xb.flip(3)).float()) / 2
             out = out.float()
             loss_sum += F.cross_entropy(out, yb, reduction="sum").double()
             right = out.argmax(1) == yb
@@ -287,14 +292,26 @@ def train(spec: NetSpec | dict | str, config: TrainConfig | dict | None = None, 
     result: dict[str, Any] = {"run_id": run_id, "status": "failed", "epochs": 0, "test_acc": None,
                               "train_loss": None, "images_per_sec": None, "seconds": 0.0, "device": None}
     cfg, spec, spec_dict, problem = _read_inputs(spec, config)
+    dist = distributed.join(cfg.device)  # one process, or this rank of a torchrun group
+    try:
+        return _train_as(dist, dist.follower_store(store), spec, cfg, spec_dict, problem, run_id, result,
+                         t_start, progress, dataset, name, experiment_id)
+    finally:
+        dist.close()
+
+
+def _train_as(dist, store, spec, cfg, spec_dict, problem, run_id, result, t_start, progress, dataset, name,
+              experiment_id) -> dict:
+    """``train`` in one process or one rank (rank 0 alone creates and writes the run)."""
     if run_id is None:
-        run_id = store.create_run(name or _run_name(spec_dict, cfg, dataset), spec_dict, cfg.to_dict(),
-                                  experiment_id=experiment_id)
-    elif _refused(store, run_id, result):
+        run_id = dist.share(store.create_run(name or _run_name(spec_dict, cfg, dataset), spec_dict,
+                                             cfg.to_dict(), experiment_id=experiment_id))
+    elif dist.any_(_refused(store, run_id, result)):
         return result
     result["run_id"] = run_id
     store.mark_running(run_id, device="?")
     run = _Training(cfg, store, run_id, result, t_start, progress)
+    run.dist = dist
     if problem:  # a bad config or spec is recorded as a failed run
         return run.finish("failed", problem)
     threads = torch.get_num_threads()
@@ -424,6 +441,7 @@ class _Training:
         self.cfg, self.store, self.run_id, self.result = cfg, store, run_id, result
         self.t_start, self.progress = t_start, progress
         self.flag = _StopFlag()
+        self.dist = distributed.Dist()  # one process unless train() joined a torchrun group
         self.state: dict[str, Any] = {}  # what a checkpoint on Ctrl-C needs
         self.device: torch.device | None = None
         self.model = self.opt = self.bar = None
@@ -471,7 +489,7 @@ class _Training:
         self.model.train()
         for epoch in range(1, self.cfg.epochs + 1):
             totals = self._train_epoch(epoch)
-            if self.store.get_run(self.run_id) is None:
+            if self.dist.any_(self.store.get_run(self.run_id) is None):
                 self.deleted = True
                 return
             self._evaluate_and_checkpoint(epoch, totals)
@@ -492,7 +510,7 @@ class _Training:
                 self.state.clear()
                 return self._out_of_memory_message()
             first = (str(e).strip().splitlines() or [""])[0]  # torch appends C++ frames after the first line
-            return one_line(f"{type(e).__name__}: {first}")
+            return one_line(self.dist.explain(f"{type(e).__name__}: {first}"))
 
     def _out_of_memory_message(self) -> str:
         where = "GPU memory" if self.device is not None and self.device.type == "cuda" else "memory"
@@ -510,15 +528,16 @@ class _Training:
         cfg = self.cfg
         if cfg.cpu_threads:
             torch.set_num_threads(cfg.cpu_threads)
-        self.device = resolve_device(cfg.device)
-        self.result["device"] = device_label(self.device)
+        self.device = self.dist.device_for(resolve_device(cfg.device))
+        self.result["device"] = device_label(self.device) + self.dist.label()
         self.store.set_device(self.run_id, self.result["device"])
         torch.manual_seed(cfg.seed)
         self.ds = _load_data(cfg, dataset, self.device)
         self.spec, self.model = _prepare_model(spec, cfg, self.ds, self.device)
         self.channels_last = self.device.type != "mps"
-        self.train_model = torch.compile(self.model) if cfg.compile else self.model
+        self.train_model = torch.compile(self.dist.wrap(self.model)) if cfg.compile else self.dist.wrap(self.model)
         self.opt = make_optimizer(self.model, cfg)
+        self.ema = make_ema(self.model, cfg.ema)  # evaluated and saved instead of the model when there is one
         self._plan_steps()
         # the normalisation the network's input sees (the dataset's stats after gray↔RGB): saved in checkpoints
         self.net_mean, self.net_std = adapt_stats(self.ds.mean, self.ds.std, self.ds.image_shape[0],
@@ -531,13 +550,16 @@ class _Training:
         from tqdm import tqdm
 
         self.bar = tqdm(total=self.total_steps, desc=f"{self.spec.name} on {self.ds.name}", unit="step",
-                        file=sys.stderr, disable=not self.progress, dynamic_ncols=True, leave=True)
+                        file=sys.stderr, disable=not (self.progress and self.dist.is_main), dynamic_ncols=True,
+                        leave=True)
 
     def _plan_steps(self) -> None:
         """Batch size, steps, learning-rate schedule, grad scaler and augmentation generator."""
         cfg, device = self.cfg, self.device
         self.n_train = len(self.ds.y_train)
         self.batch = min(cfg.batch_size, self.n_train)
+        if self.dist.check_batch(self.batch):  # the global batch is split over the ranks
+            raise _RunFailed(self.dist.check_batch(self.batch))
         # drop the last partial batch (as fast trainers do): every step has the same shape
         self.steps_per_epoch = max(1, self.n_train // self.batch)
         self.total_steps = cfg.epochs * self.steps_per_epoch
@@ -549,6 +571,9 @@ class _Training:
         self.scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" and device.type == "cuda" else None
         self.translate_px = int(round(cfg.translate * min(self.spec.input.height, self.spec.input.width)))
         self.gen = torch.Generator(device=device).manual_seed(cfg.seed)
+        # the batch order (gen) is the same on every rank; augmentation differs per rank
+        self.aug_gen = torch.Generator(device=device).manual_seed(cfg.seed + 7919 * self.dist.rank) \
+            if self.dist.enabled else self.gen
 
     # -- one epoch -------------------------------------------------------------------
     def _train_epoch(self, epoch: int) -> _EpochTotals:
@@ -559,15 +584,18 @@ class _Training:
         totals = _EpochTotals(torch.zeros((), device=self.device, dtype=torch.float64),
                               torch.zeros((), device=self.device, dtype=torch.int64))
         for i in range(self.steps_per_epoch):
-            idx = perm[i * self.batch:(i + 1) * self.batch]
+            idx = self.dist.shard(perm[i * self.batch:(i + 1) * self.batch])  # this rank's share
             out, yb, loss, lr = self._train_step(idx)
             totals.add(loss, out, yb)
             totals.epoch_float = epoch - 1 + (i + 1) / self.steps_per_epoch
-            self._record_step(loss.detach(), lr, len(idx), totals.epoch_float)
+            self._record_step(loss.detach(), lr, len(idx) * self.dist.world, totals.epoch_float)
             if self._should_stop():
                 break
         self._flush_steps()
         _sync(self.device)
+        if self.dist.enabled:  # the epoch's sums over all ranks
+            totals.loss_sum, totals.correct, totals.seen = self.dist.sum_(totals.loss_sum, totals.correct,
+                                                                          totals.seen)
         totals.seconds = time.perf_counter() - t0
         self.train_time += totals.seconds
         return totals
@@ -581,7 +609,7 @@ class _Training:
         yb = ds.y_train[idx]
         if cfg.flip or self.translate_px or cfg.color_jitter:
             xb = augment(xb, flip=cfg.flip, translate=self.translate_px, color_jitter=cfg.color_jitter,
-                         generator=self.gen)
+                         generator=self.aug_gen)
         with _autocast(self.device, cfg.precision):
             out = self.train_model(xb)
             loss = F.cross_entropy(out.float(), yb, label_smoothing=cfg.label_smoothing)
@@ -593,6 +621,8 @@ class _Training:
         else:
             loss.backward()
             self.opt.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
         lr = self.opt.param_groups[0]["lr"]
         self._step_schedule()
         return out, yb, loss, lr
@@ -622,6 +652,8 @@ class _Training:
             self.last_poll = now
             if self.store.stop_requested(self.run_id):
                 self.flag.set("stop requested")
+        if self.dist.enabled:
+            return self._agreed_stop(now)
         if self.flag.reason is not None:
             self.stop_reason = self.flag.reason
             return True
@@ -629,6 +661,18 @@ class _Training:
             self.time_up = True
             return True
         return self._max_steps_reached()
+
+    def _agreed_stop(self, now: float) -> bool:
+        """Under torchrun: one decision for every rank, taken every ``log_every`` steps (the
+        same steps on all ranks), so they all stop after the same step."""
+        if self.step % self.cfg.log_every:
+            return self._max_steps_reached()
+        over = self.cfg.max_seconds is not None and now - self.t_start > self.cfg.max_seconds - self.eval_reserve
+        reason, self.time_up = self.dist.agree_stop(self.flag.reason, over)
+        if reason:
+            self.flag.set(reason)
+            self.stop_reason = reason
+        return bool(reason) or self.time_up or self._max_steps_reached()
 
     def _max_steps_reached(self) -> bool:
         return self.cfg.max_steps is not None and self.step >= self.cfg.max_steps
@@ -638,6 +682,8 @@ class _Training:
         if not self.pending:
             return
         losses = torch.stack([p[2] for p in self.pending]).float().cpu()
+        if self.dist.enabled:  # each step's loss over the whole global batch
+            losses = torch.tensor(self.dist.sum_(*losses.tolist()), dtype=torch.float32) / self.dist.world
         bad = (~torch.isfinite(losses)).nonzero()
         if len(bad):
             raise Diverged(f"diverged at step {self.pending[int(bad[0])][0]} (learning rate too high?): "
@@ -660,10 +706,11 @@ class _Training:
         train_loss = float(totals.loss_sum) / max(1, totals.seen)
         train_acc = int(totals.correct) / max(1, totals.seen)
         t_eval = time.perf_counter()
-        hits: list[torch.Tensor] = []
-        test_loss, self.test_acc = evaluate(self.model, ds.x_test, ds.y_test, self.spec, ds.mean, ds.std,
-                                            self.device, cfg.precision, cfg.eval_batch_size, self.channels_last,
-                                            hits=hits)
+        net = tested_model(self.model, self.ema)
+        test_loss, self.test_acc, hits = self.dist.evaluate(  # each rank tests its share of the test set
+            lambda x, y, hits: evaluate(net, x, y, self.spec, ds.mean, ds.std, self.device, cfg.precision,
+                                        cfg.eval_batch_size, self.channels_last, hits=hits, tta_flip=cfg.tta_flip),
+            ds.x_test, ds.y_test)
         done = epoch if totals.seen == self.steps_per_epoch * self.batch else round(totals.epoch_float, 4)
         # which test images were right (paired comparisons between runs); the last epoch's stays
         self.store.save_test_record(self.run_id, {"epoch": done, "n": len(ds.y_test),
@@ -680,7 +727,7 @@ class _Training:
                              img_s=f"{self.images_seen / max(self.train_time, 1e-9):,.0f}")
 
     def _save_checkpoints(self, done: float) -> None:
-        ckpt = _checkpoint(self.model, self.spec, self.cfg, self.ds, done, self.test_acc, self.net_mean,
+        ckpt = _checkpoint(tested_model(self.model, self.ema), self.spec, self.cfg, self.ds, done, self.test_acc, self.net_mean,
                            self.net_std)
         self.store.save_checkpoint(self.run_id, "last", ckpt)
         if self.test_acc > self.best_acc:

@@ -20,6 +20,7 @@ from .arithmetic import analyze
 from .budget import budget_problem
 from .cli_common import InputError, add_config_flags, config_error_text, config_overrides, fail, load_spec, read_json
 from .config import RECIPES, ConfigError, TrainConfig, make_config
+from .distributed import env_rank, under_torchrun
 
 DEFAULT_PRESET = "alexnet-cifar-32"
 DEFAULT_RECIPE = "quick"
@@ -46,6 +47,10 @@ def add_parsers(sub) -> None:
     sp.add_argument("--list-recipes", action="store_true", help="print the recipes as JSON and exit")
     sp.add_argument("--tensorboard", metavar="DIR", help="also write the run live as TensorBoard event files "
                     "into DIR/<run id> (then: tensorboard --logdir DIR)")
+    sp.add_argument("--nproc", type=int, default=1, help="train with N processes on this machine (one per GPU, "
+                    "or CPU workers with gloo), launched through torchrun; --batch-size stays the global batch")
+    sp.add_argument("--nnodes", help="with --nproc: the number of machines (run the same command on each)")
+    sp.add_argument("--rdzv-endpoint", help="with --nnodes: HOST:PORT of the first machine, where they meet")
     sp.set_defaults(func=cmd_train)
 
     sp = sub.add_parser("runs", help="list training runs")
@@ -77,6 +82,8 @@ def cmd_train(args) -> int:
         store = RunStore(args.runs_dir)
     overrides = config_overrides(args)
     try:
+        if (args.nproc > 1 or args.nnodes) and not under_torchrun():
+            return _launch(args, store, overrides)
         if args.run_id:
             return _train_stored_run(args, store, overrides)
         result = _train_new_run(args, store, overrides)
@@ -88,6 +95,13 @@ def cmd_train(args) -> int:
 def _train_new_run(args, store, overrides: dict) -> dict:
     from .train import train
 
+    spec, cfg = _new_run_inputs(args, overrides)
+    return train(spec, cfg, store=store, progress=not args.no_progress, name=args.name,
+                 experiment_id=args.experiment_id)
+
+
+def _new_run_inputs(args, overrides: dict):
+    """(spec, config) of a new run from the command line (InputError, ConfigError)."""
     spec = load_spec(args.preset or (None if args.config else DEFAULT_PRESET), args.config, args.input)
     problem = None if args.no_budget else budget_problem(analyze(spec).to_dict())
     if problem:
@@ -98,8 +112,7 @@ def _train_new_run(args, store, overrides: dict) -> dict:
         cfg = TrainConfig.from_dict(base)
     else:
         cfg = make_config(args.recipe or DEFAULT_RECIPE, **overrides)
-    return train(spec, cfg, store=store, progress=not args.no_progress, name=args.name,
-                 experiment_id=args.experiment_id)
+    return spec, cfg
 
 
 def _train_stored_run(args, store, overrides: dict) -> int:
@@ -114,7 +127,7 @@ def _train_stored_run(args, store, overrides: dict) -> int:
     run = store.get_run(args.run_id)
     if run is None:
         return fail(f"no run {args.run_id!r} in {store.root}")
-    if run["status"] != "queued":
+    if run["status"] != "queued" and env_rank() == 0:  # other ranks read it after rank 0 started it
         return fail(f"run {args.run_id} is {run['status']}, not queued; only a queued run can be started")
     try:
         cfg = TrainConfig.from_dict(run["config"] or {})
@@ -125,8 +138,62 @@ def _train_stored_run(args, store, overrides: dict) -> int:
     return _report(train(run["spec"], cfg, store=store, run_id=args.run_id, progress=not args.no_progress))
 
 
+def _launch(args, store, overrides: dict) -> int:
+    """--nproc N (--nnodes M --rdzv-endpoint H:P): this command as N processes per machine
+    through torch.distributed.run.  On one machine the run is created here first, so that
+    a process that dies still ends it 'failed' with the reason."""
+    from .distributed import launch
+    from .train import _run_name
+
+    if args.nproc < 1:
+        return fail("--nproc must be at least 1")
+    passed = _without_launch_flags(args.argv[1:])
+    run_id = args.run_id
+    if run_id is None and args.nnodes in (None, "1"):
+        spec, cfg = _new_run_inputs(args, overrides)
+        if cfg.batch_size % args.nproc:
+            return fail(f"--batch-size {cfg.batch_size} is the global batch and must split evenly over "
+                        f"--nproc {args.nproc} processes; use a multiple of {args.nproc}")
+        spec_dict = spec.to_dict()
+        run_id = store.create_run(args.name or _run_name(spec_dict, cfg, None), spec_dict, cfg.to_dict(),
+                                  experiment_id=args.experiment_id)
+        passed = ["--run-id", run_id, "--runs-dir", str(store.root)] + (["--no-progress"] if args.no_progress else [])
+        passed += ["--device", overrides["device"]] if "device" in overrides else []
+    rc, why = launch(args.nproc, args.nnodes, args.rdzv_endpoint, passed)
+    if rc == 0 or run_id is None:
+        return rc
+    return _report(_mark_failed(store, run_id, why))
+
+
+def _without_launch_flags(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a in ("--nproc", "--nnodes", "--rdzv-endpoint"):
+            skip = True
+        elif not a.startswith(("--nproc=", "--nnodes=", "--rdzv-endpoint=")):
+            out.append(a)
+    return out
+
+
+def _mark_failed(store, run_id: str, why: str | None) -> dict:
+    """After a failed launch: the run ends 'failed' with which process failed (and what
+    rank 0 recorded, if it did), unless it completed or was stopped."""
+    run = store.get_run(run_id) or {"status": "failed", "error": None}
+    if run["status"] not in ("completed", "stopped"):
+        error = "; ".join(e for e in (why, run.get("error")) if e) or "a training process failed"
+        store.set_status(run_id, "failed", error)
+        run = dict(run, status="failed", error=error)
+    return {"run_id": run_id, "status": run["status"], "error": run.get("error")}
+
+
 def _report(result: dict) -> int:
-    """The result as the last line of stdout; 0 when completed or stopped, else 1."""
+    """The result as the last line of stdout (rank 0 only under torchrun); 0 when
+    completed or stopped, else 1."""
+    if env_rank() != 0:
+        return 0 if result.get("status") in ("completed", "stopped") else 1
     if result.get("error"):
         print(f"{result['status']}: {result['error']}", file=sys.stderr)
     print(json.dumps(result))
