@@ -21,6 +21,7 @@ Exporting again into the same DIR replaces that run's event files (no doubled cu
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -204,3 +205,19 @@ def cmd_export(store: RunStore, run_ids: list[str], logdir: str) -> int:
         print(f)
     print(f"wrote {len(folders)} run(s); view them with: tensorboard --logdir {logdir}")
     return 0
+
+
+def export_zip(store: RunStore, run_ids: list[str] | None) -> bytes:
+    """The event folders of the named runs (all when none is named) as one zip file: the
+    Runs page's download.  Unzip it and run ``tensorboard --logdir`` on the folder."""
+    import tempfile
+    import zipfile
+
+    buf = io.BytesIO()
+    with tempfile.TemporaryDirectory(prefix="alexnet-tb-") as tmp:
+        folders = export_runs(store, run_ids, tmp)
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            for folder in folders:
+                for f in sorted(folder.iterdir()):
+                    z.write(f, f"tensorboard/{folder.name}/{f.name}")
+    return buf.getvalue()

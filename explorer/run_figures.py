@@ -208,3 +208,47 @@ def overlay_figure(runs: Sequence[dict], metric: str = "test_acc", x: str = "epo
 def point_count(fig: go.Figure) -> int:
     """Number of drawn points over all traces (tests, bench)."""
     return sum(len(t.x) if t.x is not None else 0 for t in fig.data)
+
+
+STEP_X = {"step": "step", "epoch": "epoch", "time": "wall-clock time (s)"}
+
+
+def step_x(steps, x: str, started: float | None = None) -> np.ndarray:
+    """The x values of step rows: the step, the (fractional) epoch, or wall-clock seconds
+    since the run started (since its first logged step when the start is unknown)."""
+    if x == "time":
+        t = column(steps, "time")
+        t0 = float(started) if started else (t[0] if len(t) else 0.0)
+        return t - t0
+    return column(steps, "step" if x == "step" else "epoch")
+
+
+def step_overlay_figure(runs: Sequence[dict], smoothing: float = 0.6, x: str = "step", log_y: bool = False,
+                        max_points: int = MAX_POINTS) -> go.Figure:
+    """Several runs' training loss per step on one chart, TensorBoard-style: each run's raw
+    loss faint (min/max-downsampled) under its smoothed curve (EMA with bias correction,
+    ``smoothing`` 0 = raw … 0.999) in the same colour.  ``runs`` items: {"label", "steps"
+    (step rows or columns), "started"}; ``x`` is 'step', 'epoch' or 'time'; ``log_y`` puts
+    the loss on a log scale."""
+    fig = go.Figure()
+    for i, r in enumerate(runs):
+        steps = r["steps"]
+        if not _len(steps):
+            continue
+        color = PALETTE[i % len(PALETTE)]
+        xs, ys = step_x(steps, x, r.get("started")), column(steps, "loss")
+        rx, ry = downsample(xs, ys, max_points)
+        fig.add_traces([go.Scatter(dict(type="scatter", x=rx, y=ry, mode="lines", name=f"{r['label']} (raw)",
+                                        line=dict(color=color, width=1), opacity=0.3, showlegend=False,
+                                        legendgroup=r["label"]), _validate=False)])
+        sx, sy = thin(xs, ema(ys, smoothing) if smoothing > 0 else ys, max_points)
+        fig.add_traces([go.Scatter(dict(type="scatter", x=sx, y=sy, mode="lines", name=r["label"],
+                                        line=dict(color=color, width=2), legendgroup=r["label"]),
+                                   _validate=False)])
+    if not fig.data:
+        _empty(fig, "the selected runs have no logged steps yet")
+    title = f"Training loss per step (smoothing {smoothing:g}{', log scale' if log_y else ''})"
+    fig = _layout(fig, title, STEP_X.get(x, x), "cross-entropy loss", height=360)
+    if log_y:
+        fig.update_yaxes(type="log")
+    return fig

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import sqlite3
 import time
 from datetime import datetime
@@ -19,6 +20,7 @@ import streamlit as st
 from alexnet import jobs
 from alexnet.textfmt import human_bytes
 from alexnet.estimate import progress
+from alexnet.netstats import torchinfo_totals
 from alexnet.runs import RunStoreError
 from alexnet.spec import spec_changes
 from alexnet.textfmt import fmt_seconds
@@ -81,12 +83,14 @@ def recipe_of(run: dict, meta: dict) -> str:
     return meta.get("recipe") or (run.get("config") or {}).get("recipe") or "—"
 
 
-def table_rows(runs: list[dict], metas: dict[str, dict]) -> list[dict]:
-    """One row per run for the runs table (sortable columns, plain types)."""
+def table_rows(runs: list[dict], metas: dict[str, dict], sizes: dict[str, dict | None] | None = None) -> list[dict]:
+    """One row per run for the runs table (sortable columns, plain types); ``sizes`` (run
+    id → ``torchinfo_totals``) adds torchinfo's parameter split and estimated total size."""
     rows = []
     for r in runs:
         cfg = r.get("config") or {}
         best = r.get("best_test_acc")
+        ti = (sizes or {}).get(r["id"]) or {}
         rows.append({
             "name": r["name"],
             "network": (r.get("spec") or {}).get("name", "—"),
@@ -97,10 +101,45 @@ def table_rows(runs: list[dict], metas: dict[str, dict]) -> list[dict]:
             "epochs": f"{r.get('epochs_done') or 0}/{cfg.get('epochs', '?')}",
             "wall time (s)": None if wall_seconds(r) is None else round(wall_seconds(r), 1),
             "device": r.get("device") or cfg.get("device") or "—",
+            **({} if sizes is None else {
+                "trainable params": ti.get("trainable_params"), "non-trainable params": ti.get("non_trainable_params"),
+                "est. total size (MB)": round(ti["total_bytes"] / 1e6, 2) if ti else None}),
             "created": datetime.fromtimestamp(r["created"]),
             "id": r["id"],
         })
     return rows
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _torchinfo_totals(spec_json: str) -> dict | None:
+    return torchinfo_totals(json.loads(spec_json))
+
+
+def torchinfo_sizes(runs: list[dict]) -> dict[str, dict | None]:
+    """Run id → torchinfo's totals of its network (cached per network)."""
+    return {r["id"]: _torchinfo_totals(json.dumps(r.get("spec") or {}, sort_keys=True)) for r in runs}
+
+
+TABLE_COLUMNS = {  # the runs table's column help: what torchinfo's figures mean
+    "trainable params": st.column_config.NumberColumn(help="torchinfo: parameters with requires_grad", format="%d"),
+    "non-trainable params": st.column_config.NumberColumn(help="torchinfo: frozen parameters", format="%d"),
+    "est. total size (MB)": st.column_config.NumberColumn(
+        help="torchinfo's 'Estimated Total Size' for one image: input + forward/backward pass + parameters "
+             "(MB = 10^6 bytes, as torchinfo prints it); an estimate, not measured memory", format="%.2f"),
+}
+
+
+def step_compare(store, sel: list[str], by_id: dict, label: dict) -> None:
+    """The selected runs' training loss per step on one chart, with TensorBoard's controls:
+    smoothing, log-scale y and a step / epoch / wall-clock x axis."""
+    c = st.columns([2, 2, 1])
+    smoothing = c[0].slider("Smoothing", 0.0, 0.999, 0.6, 0.001, key="rn_smooth", format="%.3f",
+                            help="TensorBoard's exponential moving average (with its bias correction): 0 = raw "
+                                 "loss; the faint line under each curve is the raw loss")
+    x = c[1].radio("x axis", list(rf.STEP_X), format_func=rf.STEP_X.get, horizontal=True, key="rn_step_x")
+    log_y = c[2].toggle("log-scale loss", key="rn_log_y")
+    curves = [{"label": label[i], "steps": _steps(store, i).columns, "started": by_id[i].get("started")} for i in sel]
+    st.plotly_chart(rf.step_overlay_figure(curves, smoothing, x, log_y), key="rn_step_overlay", width="stretch")
 
 
 def spec_diff(a: dict, b: dict) -> list[dict]:

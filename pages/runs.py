@@ -5,6 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from alexnet import NetSpec, SpecError, jobs
+from explorer import export_view
 from explorer import run_figures as rf
 from explorer import run_views as rv
 from explorer.state import set_spec
@@ -20,8 +21,9 @@ if not runs:
 by_id = {r["id"]: r for r in runs}
 metas = {r["id"]: mgr.meta(r["id"]) for r in runs}
 label = {r["id"]: f"{r['name']} ({r['id']})" for r in runs}
-st.dataframe(rv.table_rows(runs, metas), hide_index=True, width="stretch", key="runs_table",
-             column_config={"created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm:ss"),
+st.dataframe(rv.table_rows(runs, metas, rv.torchinfo_sizes(runs)), hide_index=True, width="stretch", key="runs_table",
+             column_config={**rv.TABLE_COLUMNS,
+                            "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm:ss"),
                             "best test acc (%)": st.column_config.NumberColumn(format="%.2f")})
 st.caption(f"{len(runs)} runs in {mgr.root} · click a column header to sort")
 
@@ -36,6 +38,8 @@ if sel:
     c = st.columns(2)
     c[0].plotly_chart(rf.overlay_figure(curves, metric, "epoch"), key="rn_overlay_epoch", width="stretch")
     c[1].plotly_chart(rf.overlay_figure(curves, metric, "time"), key="rn_overlay_time", width="stretch")
+    rv.step_compare(store, sel, by_id, label)
+    export_view.tensorboard_zip(store, sel)
     if len(sel) >= 2:
         first = by_id[sel[0]]
         st.markdown(f"**What differs from `{first['name']}`**")
@@ -69,6 +73,7 @@ with b:
                            file_name=f"{rid}-{ckpt.name}", mime="application/octet-stream", key="rn_ckpt")
     else:
         st.caption("no checkpoint yet")
+    export_view.run_files(store, run)
 with c:
     arch_page = Path(__file__).parent / "architecture.py"
     if st.button("Open its network in Architecture", key="rn_open", disabled=not arch_page.exists()):
