@@ -53,21 +53,25 @@ def prefix() -> str:
     return f"arch{version()}e{st.session_state.get(_EPOCH, 0)}"
 
 
-def _refuse(text: str) -> None:
-    st.session_state[_MSG] = ("error", text)
+def _refuse(text: str, where: str = "layer") -> None:
+    """Keep the refusal for the place it came from ('top': preset and input boxes, 'layer': the
+    layer panel, 'fix<i>': row i's fix buttons): it is shown next to that control."""
+    st.session_state[_MSG] = ("error", text, where)
     st.session_state[_EPOCH] = st.session_state.get(_EPOCH, 0) + 1  # widgets re-read the spec
 
 
-def commit(make: Callable[[NetSpec], NetSpec], done: str | None = None, base: str | None = None) -> bool:
-    """Apply an edit if the result is a valid network within the budget."""
+def commit(make: Callable[[NetSpec], NetSpec], done: str | None = None, base: str | None = None,
+           where: str = "layer") -> bool:
+    """Apply an edit if the result is a valid network within the budget; a refusal is said
+    at ``where`` (see _refuse)."""
     try:
         new = make(current_spec())
     except (SpecError, ValueError, TypeError, KeyError) as e:
-        _refuse(f"Not applied — {e}")
+        _refuse(f"Not applied — {e}", where)
         return False
     problem = budget_problem(summary_of(new))
     if problem:
-        _refuse(f"Not applied — the network would be too big: it {problem}")
+        _refuse(f"Not applied — the network would be too big: it {problem}", where)
         return False
     set_spec(new, base=base)
     st.session_state[_MSG] = ("success", done) if done else None
@@ -79,7 +83,7 @@ def commit(make: Callable[[NetSpec], NetSpec], done: str | None = None, base: st
 
 
 def load_preset(name: str) -> None:
-    if commit(lambda _: get_spec(name), f"Loaded preset {name}.", base=name):
+    if commit(lambda _: get_spec(name), f"Loaded preset {name}.", base=name, where="top"):
         st.session_state[_SEL] = 0
 
 
@@ -89,15 +93,15 @@ def reset_to_preset() -> None:
 
 def apply_fix(index: int, fix: dict) -> bool:
     """Apply one of the fixes ``alexnet.summarize`` suggests for a row."""
-    kind = fix.get("kind")
+    kind, done, where = fix.get("kind"), f"Applied: {fix['label']}.", f"fix{index}"
     if kind == "field":
         return commit(lambda s: s.with_layer(index, s.layers[index].replace(**{fix["field"]: fix["value"]})),
-                      f"Applied: {fix['label']}.")
+                      done, where=where)
     if kind == "input":
-        return commit(lambda s: s.with_input(height=fix["height"], width=fix["width"]), f"Applied: {fix['label']}.")
+        return commit(lambda s: s.with_input(height=fix["height"], width=fix["width"]), done, where=where)
     if kind == "delete":
-        return commit(lambda s: s.delete_layer(index), f"Applied: {fix['label']}.")
-    _refuse(f"unknown fix {fix!r}")
+        return commit(lambda s: s.delete_layer(index), done, where=where)
+    _refuse(f"unknown fix {fix!r}", where)
     return False
 
 
@@ -211,13 +215,14 @@ def top_bar(spec: NetSpec) -> None:
                          on_change=_commit_input, args=(fld, key))
     cols[4].button("Reset to preset", icon=":material/restart_alt:", key=f"{p}_reset", on_click=reset_to_preset,
                    help=f"Discard edits and reload {base}", width="stretch")
+    messages(_MSG, "top")  # a refused preset or input size is said under these boxes
     note = get_preset(base).note if base in names else ""
     edited = spec != get_spec(base) if base in names else True
     st.caption(("**Edited** from " if edited else "") + f"**{base}** — {note}")
 
 
 def _commit_input(field: str, key: str) -> None:
-    commit(lambda s: s.with_input(**{field: int(st.session_state[key])}))
+    commit(lambda s: s.with_input(**{field: int(st.session_state[key])}), where="top")
 
 
 def table(summary: dict, sel: int) -> None:
@@ -234,6 +239,8 @@ def table(summary: dict, sel: int) -> None:
             for j, fix in enumerate(seg.fixes):
                 cols[j + 1].button(fix["label"], key=f"{p}_fix_{row['index']}_{j}", on_click=apply_fix,
                                    args=(row["index"], fix), width="stretch")
+            with box:
+                messages(_MSG, f"fix{row['index']}")
 
 
 def totals(summary: dict) -> None:
@@ -278,11 +285,14 @@ def save_and_load(spec: NetSpec) -> None:
     messages(_IO_MSG)
 
 
-def messages(key: str) -> None:
-    """An error stays in place until the next successful action; a success is a toast, once."""
+def messages(key: str, where: str | None = None) -> None:
+    """An error stays in place until the next successful action, shown where it came from
+    (``where``; None shows any); a success is a toast, once."""
     m = st.session_state.get(key)
     if m:
-        level, text = m
+        level, text, *came_from = m
+        if level == "error" and where is not None and came_from and came_from[0] != where:
+            return
         if level == "error":
             st.error(text)
         else:
@@ -316,7 +326,7 @@ def layer_panel(spec: NetSpec, summary: dict) -> None:
         if row.get("params_formula"):
             lines.append("params = " + row["params_formula"])
         st.code("\n".join(lines), language=None, wrap_lines=True)
-    messages(_MSG)
+    messages(_MSG, "layer")
     _fields(spec, sel, layer, row, p)
     st.toggle("type numbers instead of sliders", key=_TYPED)
     a, b, c = st.columns(3)

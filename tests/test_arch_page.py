@@ -197,7 +197,7 @@ def test_budget_refuses_a_huge_edit_and_leaves_the_network():
     (json.dumps({"input": [3, 32, 32], "layers": [{"type": "conv", "kernel": 0}]}).encode(), "kernel"),
     (json.dumps({"input": [3, 32, 32], "layers": [{"type": "warp_drive"}]}).encode(), "unknown"),
     (json.dumps([1, 2, 3]).encode(), "must be a JSON object"),
-    (b" " * 300_000, "at most"),
+    (b" " * (2**20 + 1), "at most"),  # over editor.MAX_UPLOAD_BYTES (the uploader says 1MB)
     (json.dumps({"input": [3, 1024, 1024], "layers": [{"type": "flatten"}, {"type": "linear",
                  "out_features": 4096}]}).encode(), "too big"),
 ])

@@ -83,3 +83,61 @@ def test_the_activations_uploads_state_their_limit_once():
     assert len(found) == 2, found
     for label, _ in found:
         assert not SIZE_WORDS.search(label), f"the widget already says its limit; the label repeats one: {label}"
+
+
+# ---- 16: a refusal appears next to the control that caused it ---------------------------
+def _walk(node, path=()):
+    yield path, node
+    for i, child in getattr(node, "children", {}).items():
+        yield from _walk(child, (*path, i))
+
+
+def _path_of(at, pred) -> tuple:
+    found = [p for p, n in _walk(at._tree) if pred(n)]
+    assert found, "element not found"
+    return found[0]
+
+
+def next_to(err: tuple, ctrl: tuple) -> bool:
+    """The message's container holds the control, and the message sits at most two places
+    from the control's branch in it (under the row of widgets, not in another panel)."""
+    parent = err[:-1]
+    return ctrl[:len(parent)] == parent and abs(ctrl[len(parent)] - err[-1]) <= 2
+
+
+def _arch_page():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "pages" / "architecture.py"), default_timeout=120).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _refusal(at) -> tuple:
+    errs = [e for e in at.error if e.value.startswith("Not applied")]
+    assert len(errs) == 1, [e.value for e in at.error]
+    return _path_of(at, lambda n: n is errs[0])
+
+
+def test_a_refused_input_size_is_said_under_the_input_boxes():
+    at = _arch_page()
+    next(n for n in at.number_input if n.label == "input W").set_value(1024).run()  # fits: 730 MB
+    next(n for n in at.number_input if n.label == "input H").set_value(1024).run()  # 3.60 GB: refused
+    assert not at.exception, at.exception
+    err = _refusal(at)
+    assert "GB of weights" in at.error[0].value
+    assert next(n for n in at.number_input if n.label == "input H").value == 227, "the box shows the real value"
+    ctrl = _path_of(at, lambda n: getattr(n, "label", None) == "input H")
+    assert next_to(err, ctrl), f"refusal at {err}, input H at {ctrl}"
+
+
+def test_a_refused_layer_edit_is_said_in_the_layer_panel():
+    at = _arch_page()
+    for index in (17, 20):  # paper-2012's fc1 to the widest (904 MB in all: fits), then fc2 (1.76 GB: refused)
+        next(s for s in at.selectbox if s.label == "Layer to edit").set_value(index).run()
+        fc = next(n for n in [*at.slider, *at.number_input] if n.label.startswith("out features"))
+        fc.set_value(fc.max).run()
+    assert not at.exception, at.exception
+    err = _refusal(at)
+    ctrl = _path_of(at, lambda n: str(getattr(n, "label", "")).startswith("out features"))
+    assert next_to(err, ctrl), f"refusal at {err}, the field at {ctrl}"
