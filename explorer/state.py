@@ -57,3 +57,36 @@ def current_summary() -> dict:
 
 def summary_of(spec: NetSpec) -> dict:
     return _summary_cached(spec.to_json(indent=None))
+
+
+# ---- widget values that outlive the widget ----------------------------------------------------
+_KEPT = "kept_widget_values"  # {widget key: its value when the page last ran with it}
+
+
+def remember(keys: tuple[str, ...] = (), prefixes: tuple[str, ...] = ()) -> None:
+    """Call at the top of a page, before its widgets: keeps the values of the widgets named
+    by ``keys`` (or starting with one of ``prefixes``) across runs that do not draw them.
+
+    Streamlit forgets a widget's value on any run that does not draw it — another page, or
+    another branch of this one (the Activations page stops early while no image is chosen)
+    — and the browser may then show one value while the page uses another.  A value this
+    keeps is put back into session state before the widget is drawn again, so the server
+    sends it to the browser and both agree (a value Streamlit still holds for an undrawn
+    widget is not enough: the widget drawn again takes its default).  Only for widgets whose value can be set
+    (not buttons, file uploaders or forms)."""
+    kept = st.session_state.setdefault(_KEPT, {})
+
+    def mine(k: str) -> bool:
+        return k in keys or k.startswith(prefixes or ("\0",))
+
+    for k in [k for k in st.session_state if isinstance(k, str) and mine(k)]:
+        kept[k] = st.session_state[k]
+    for k, v in kept.items():
+        if mine(k):  # written back even when present: a value set this way is the one the widget shows
+            st.session_state[k] = v
+
+
+def forget(key: str) -> None:
+    """Drop a kept value (the widget's own default applies the next time it is drawn)."""
+    st.session_state.get(_KEPT, {}).pop(key, None)
+    st.session_state.pop(key, None)

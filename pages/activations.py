@@ -7,9 +7,10 @@ import streamlit as st
 from alexnet import activations as A
 from explorer import act_figures as fig
 from explorer import act_views as av
-from explorer.state import current_spec, current_summary
+from explorer.state import current_spec, current_summary, remember
 
 st.title("Activations")
+remember(av.KEPT_KEYS, av.KEPT_PREFIXES)  # choices survive an image-less run and a visit to another page
 spec, summary = current_spec(), current_summary()
 c, h, w = spec.input.shape
 st.caption(f"Network **{spec.name}**, input {c}×{h}×{w}. Pick an image and weights; the forward pass runs "
