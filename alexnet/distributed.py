@@ -190,7 +190,8 @@ class Dist:
             loss, acc = evaluate_fn(x, y, hits)
             return loss, acc, hits
         lo, hi = self.bounds(len(y))
-        loss, acc = evaluate_fn(x[lo:hi], y[lo:hi], hits)
+        mine = x.select(slice(lo, hi)) if hasattr(x, "select") else x[lo:hi]  # streamed images stay lazy
+        loss, acc = evaluate_fn(mine, y[lo:hi], hits)
         n = hi - lo
         loss_sum, right, total = self.sum_(loss * n, acc * n, n)
         total = max(1.0, total)

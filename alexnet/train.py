@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import distributed
+from . import distributed, streaming
 from .build import build_model
 from .config import (  # noqa: F401 - the training options live in config; re-exported here
     INITS,
@@ -44,7 +44,7 @@ from .config import (  # noqa: F401 - the training options live in config; re-ex
     TrainConfig,
     make_config,
 )
-from .data import Dataset, DatasetError, adapt_stats, augment, load_dataset, preprocess
+from .data import Dataset, DatasetError, adapt_stats, augment, preprocess
 from .devices import device_label, resolve_device
 from .ema import make_ema, tested_model
 from .runs import RunStore
@@ -398,10 +398,11 @@ class _EpochTotals:
         self.correct += (out.detach().argmax(1) == yb).sum()
 
 
-def _load_data(cfg: TrainConfig, dataset: Dataset | None, device: torch.device) -> Dataset:
-    """The dataset (given or loaded by name), subset as configured, on the training device."""
+def _load_data(cfg: TrainConfig, dataset: Dataset | None, device: torch.device, input_shape=None) -> Dataset:
+    """The dataset (given or loaded by name: into memory, or streamed from disk when an image
+    folder at ``input_shape`` is over the memory budget), subset as configured, on the device."""
     try:
-        ds = dataset if dataset is not None else load_dataset(cfg.dataset)
+        ds = dataset if dataset is not None else streaming.load_for_training(cfg.dataset, input_shape, device)
         if cfg.train_subset:
             ds = ds.subset(cfg.train_subset, seed=cfg.seed)
         return ds.to(device)
@@ -532,7 +533,7 @@ class _Training:
         self.result["device"] = device_label(self.device) + self.dist.label()
         self.store.set_device(self.run_id, self.result["device"])
         torch.manual_seed(cfg.seed)
-        self.ds = _load_data(cfg, dataset, self.device)
+        self.ds = _load_data(cfg, dataset, self.device, as_spec(spec).input.shape)
         self.spec, self.model = _prepare_model(spec, cfg, self.ds, self.device)
         self.channels_last = self.device.type != "mps"
         self.train_model = torch.compile(self.dist.wrap(self.model)) if cfg.compile else self.dist.wrap(self.model)
@@ -581,6 +582,8 @@ class _Training:
         request, the time budget or ``max_steps``."""
         t0 = time.perf_counter()
         perm = torch.randperm(self.n_train, device=self.device, generator=self.gen)
+        if isinstance(self.ds, streaming.StreamingDataset):  # its workers decode the epoch's batches ahead
+            self.ds.plan_epoch(perm, self.batch, self.steps_per_epoch, self.dist)
         totals = _EpochTotals(torch.zeros((), device=self.device, dtype=torch.float64),
                               torch.zeros((), device=self.device, dtype=torch.int64))
         for i in range(self.steps_per_epoch):

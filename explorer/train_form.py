@@ -13,6 +13,7 @@ from alexnet.config import OPTIONS, RECIPES, Option, Widget, make_config
 from alexnet.data import DATASETS, DatasetInfo, can_download, dataset_info, offline_message
 from alexnet.devices import available_devices
 from alexnet.spec import NetSpec, SpecError
+from alexnet.streaming import choose as choose_data_path
 from explorer.state import set_spec
 
 PATH_CHOICE = "a file or folder…"  # the Dataset box's last entry: type a path
@@ -44,12 +45,16 @@ def dataset_blocker(info: DatasetInfo) -> str | None:
     return None
 
 
-def show_dataset(info: DatasetInfo, blocker: str | None) -> None:
+def show_dataset(info: DatasetInfo, blocker: str | None, input_shape=None) -> None:
     if blocker:
         st.error(blocker, icon=":material/cloud_off:" if info.kind == "builtin" else ":material/error:")
         return
     about = DATASETS[info.name].description + ": " if info.kind == "builtin" else ""
     st.caption(about + info.describe())
+    if info.kind == "folder" and input_shape is not None:  # in memory or streamed from disk, and why
+        path = choose_data_path(info.name, input_shape)
+        icon = ":material/storage:" if path.mode == "stream" else ":material/memory:"
+        st.caption(f"{icon} {path.why[:1].upper()}{path.why[1:]}.")
     if not info.on_disk:
         mb = DATASETS[info.name].download_mb
         st.caption(f"Not on this machine yet: the run first downloads it (about {mb} MB) into {info.folder}.")

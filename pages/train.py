@@ -34,7 +34,7 @@ with left:
         spec = cur
     dataset, info = train_form.dataset_picker()
     blocker = train_form.dataset_blocker(info)
-    train_form.show_dataset(info, blocker)
+    train_form.show_dataset(info, blocker, spec.input.shape)
     errors = []
     try:
         spec, note = adapt_spec(spec, info.num_classes)

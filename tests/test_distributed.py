@@ -171,7 +171,7 @@ def test_a_killed_rank_ends_the_run_failed_without_a_hung_process(tmp_path):
     store = RunStore(tmp_path / "runs", reap=False)
     workers: list[int] = []
     try:
-        rid = _wait_steps(store, proc, 3)
+        _wait_steps(store, proc, 3)
         workers = _children(proc.pid)
         victim = [p for p in workers if _rank_of(p) == 1]
         assert victim, f"no rank-1 process among {workers}"
