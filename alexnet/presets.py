@@ -105,8 +105,11 @@ def _inp(c, h, w=None):
 
 
 # ---- the seeds ----------------------------------------------------------------------
+# Each preset names the tutorial it comes from (../shared/seeds/NNN_*.txt, the number in the
+# comment) by its framework, data and page, so a newcomer can tell them apart and find them.
 register(
-    "paper-2012", "Krizhevsky, Sutskever, Hinton 2012 (as described in seeds 002/003)",
+    "paper-2012", "The 2012 paper: Krizhevsky, Sutskever & Hinton, 'ImageNet Classification with Deep "
+    "Convolutional Neural Networks' (NeurIPS 2012)",  # as seeds 002 and 003 describe it
     "The original two-GPU AlexNet: 96-256-384-384-256 convs on a 227×227 input (the paper says 224, "
     "but only 227 makes (W − 11)/4 + 1 = 55 exact). LRN follows conv1 and conv2 (n = 5, α = 1e-4, "
     "β = 0.75, k = 2; the paper does not divide α by n but torch's LocalResponseNorm does, so torch "
@@ -119,8 +122,9 @@ register(
 )
 
 register(
-    "cifar10-227", "seed 001 (PyTorch, CIFAR-10 resized to 227×227)",
-    "The seed's PyTorch AlexNet for CIFAR-10 upscaled to 227×227. conv1 has padding 1, so "
+    "cifar10-227", "PyTorch AlexNet tutorial on CIFAR-10 resized to 227×227 (Chinese blog after a Tencent Cloud "
+    "article)",  # seed 001
+    "The tutorial's PyTorch AlexNet for CIFAR-10 upscaled to 227×227. conv1 has padding 1, so "
     "(227 − 11 + 2·1)/4 + 1 = 55.5 is floored to 55: the last padded row and column are never "
     "covered (they are padding, so no pixel is lost, but the division is inexact). No LRN, no groups, "
     "10 classes: 58,322,314 parameters, mostly in the first fully-connected layer.",
@@ -129,7 +133,8 @@ register(
 )
 
 register(
-    "half-width-224", "seed 002 (PyTorch, 48-128-192-192-128, FC 2048)",
+    "half-width-224", "PyTorch tutorial 'AlexNet network structure and code implementation' (blog, 2022): "
+    "one GPU's half of the channels",  # seed 002
     "Half of the paper's network — one GPU's worth of channels (48-128-192-192-128) and 2048-wide FC "
     "layers — on a 224×224 input. conv1 has padding 2: (224 − 11 + 2·2)/4 + 1 = 55.25 → 55. "
     "1000 classes: 16,630,440 parameters.",
@@ -138,17 +143,19 @@ register(
 )
 
 register(
-    "d2l-fashion-mnist-224", "seed 000 (MXNet / Dive into Deep Learning, Fashion-MNIST resized)",
+    "d2l-fashion-mnist-224", "Dive into Deep Learning's MXNet AlexNet tutorial on Fashion-MNIST, compared with LeNet "
+    "(blog write-up, 2022)",  # seed 000
     "d2l's AlexNet for 1-channel Fashion-MNIST resized to 224×224. conv1 has no padding: "
     "(224 − 11)/4 + 1 = 54.25 → 54, so the last input row and column are never seen; the pools give "
     "26, 12 and 5, and the classifier starts from 256·5·5 = 6400 features. 10 classes: 46,764,746 "
-    "parameters. The seed also trains it at 96×96 to save time.",
+    "parameters. The tutorial also trains it at 96×96 to save time.",
     {"input": _inp(1, 224), "num_classes": 10,
      "layers": _alexnet_features((96, 256, 384, 384, 256), 11, 4, 0) + classifier(4096, 10, dropout_first=False)},
 )
 
 register(
-    "tf-benchmark-224", "seed 003 (TensorFlow alexnet_benchmark.py)",
+    "tf-benchmark-224", "TensorFlow's alexnet_benchmark.py, from the PaddlePaddle and TensorFlow AlexNet tutorial "
+    "('Deep learning series', cnblogs, 2017)",  # seed 003
     "TensorFlow's AlexNet benchmark: 64-192-384-256-256 convs with 'SAME' padding (for conv1, stride 4 "
     "on 224 needs 7 pixels of padding: 3 before, 4 after — asymmetric, which PyTorch's padding= cannot "
     "express) and 'VALID' 3/2 max-pools. LRN after conv1 and conv2 with depth_radius 2, bias 2 and "
@@ -160,8 +167,9 @@ register(
 )
 
 register(
-    "paddle-cifar10-32", "seed 003 (PaddlePaddle v2 on raw 32×32 CIFAR-10)",
-    "The seed's PaddlePaddle AlexNet fed raw 32×32 CIFAR-10 images. conv1 (11×11, stride 4, padding 1) "
+    "paddle-cifar10-32", "PaddlePaddle v2 AlexNet on raw 32×32 CIFAR-10, from the PaddlePaddle and TensorFlow AlexNet "
+    "tutorial ('Deep learning series', cnblogs, 2017)",  # seed 003
+    "The tutorial's PaddlePaddle AlexNet fed raw 32×32 CIFAR-10 images. conv1 (11×11, stride 4, padding 1) "
     "already shrinks the image to 6×6; Paddle rounds pooling up (ceil mode), giving 3 and then 1, "
     "and the last 3×3 pool has a 1×1 input: the network collapses. This preset reproduces the "
     "collapse; the explorer shows where and how to fix it (a larger input, or a smaller first stride).",
@@ -174,8 +182,9 @@ register(
 )
 
 register(
-    "keras-cifar10-32", "seed 004 (Keras, CIFAR-10 at native 32×32)",
-    "The seed's Keras AlexNet on native 32×32 CIFAR-10 with 'same' padding everywhere, so sizes only "
+    "keras-cifar10-32",  # seed 004
+    "Keras AlexNet re-implementation on CIFAR-10 at native 32×32 (paper notes, Google Colab)",
+    "The tutorial's Keras AlexNet on native 32×32 CIFAR-10 with 'same' padding everywhere, so sizes only "
     "divide by the strides: 8, 4, 4, 2, 2, 2, 2, 1. The classifier starts from just 256 features "
     "(256·1·1), so the first FC layer has 1,052,672 weights instead of 37 million. 21,622,154 parameters.",
     {"input": _inp(3, 32), "num_classes": 10,
@@ -187,7 +196,7 @@ register(
 )
 
 register(
-    "torchvision", "torchvision.models.alexnet",
+    "torchvision", "torchvision.models.alexnet, PyTorch's model library (the ImageNet weights it downloads)",
     "torchvision's AlexNet (from 'One weird trick', Krizhevsky 2014): 64-192-384-256-256 convs, no LRN, "
     "no groups, conv1 with padding 2 on 224×224 ((224 − 11 + 4)/4 + 1 = 55.25 → 55), and an adaptive "
     "average pool to 6×6 so any input of at least 63×63 works. 61,100,840 parameters; the only preset "
@@ -199,7 +208,8 @@ register(
 )
 
 register(
-    "lenet-5", "LeCun et al. 1998, as compared in seed 000 (d2l)",
+    "lenet-5", "LeCun et al. 1998, as Dive into Deep Learning's MXNet tutorial writes it to compare with "
+    "AlexNet",  # seed 000
     "LeNet-5 as d2l writes it, the network AlexNet is compared with: two 5×5 convs (6 and 16 "
     "channels) with sigmoid activations and 2×2 average pooling on a 28×28 image, then 120-84-10 "
     "fully-connected layers. 61,706 parameters — a thousand times fewer than AlexNet.",
@@ -211,7 +221,7 @@ register(
 DROP25 = {"type": "dropout", "p": 0.25}
 
 register(
-    "alexnet-cifar-32", "this project (AlexNet's design scaled to 32×32)",
+    "alexnet-cifar-32", "This app: AlexNet's design scaled to 32×32 so it trains on a CPU",
     "AlexNet's design — five convs with a 5×5 second conv, overlapping 3/2 max-pools, dropout before "
     "the fully-connected layers — scaled for 32×32 images so it trains well on a CPU: conv1 is 5×5 "
     "stride 1 instead of 11×11 stride 4 (which would throw away most of a 32×32 image), the channels "
@@ -229,7 +239,7 @@ register(
 )
 
 register(
-    "alexnet-mini-15", "this project (a pocket AlexNet for quick experiments)",
+    "alexnet-mini-15", "This app: a pocket AlexNet for 15×15 images and quick experiments",
     "AlexNet's layout in miniature for 15×15 inputs — five 3×3 convs (32-64-96-96-64), three "
     "overlapping 3/2 max-pools (15 → 7 → 3 → 1, every division exact), dropout before two 256-wide FC layers, ReLU, no "
     "BatchNorm — about 3 million multiply-adds per image, so an epoch of the embedded digits takes "

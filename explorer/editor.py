@@ -266,7 +266,8 @@ def totals(summary: dict) -> None:
 def save_and_load(spec: NetSpec) -> None:
     """Download the JSON; upload or paste one (validated; a refused file changes nothing)."""
     a, b, c = st.columns(3, gap="medium")
-    a.download_button("Download network JSON", spec.to_json(), icon=":material/download:", file_name=f"{spec.name}.json",
+    a.download_button("Download network JSON", spec.to_json(), icon=":material/download:",
+                      file_name=f"{spec.name}.json",
                       mime="application/json", width="stretch")
     a.caption("The package's format; `python -m alexnet summary --config file.json` reads it too.")
     key = f"arch_upload_{version()}"  # a successful load bumps the version: the uploader empties
@@ -330,11 +331,12 @@ def layer_panel(spec: NetSpec, summary: dict) -> None:
     _fields(spec, sel, layer, row, p)
     st.toggle("type numbers instead of sliders", key=_TYPED)
     a, b, c = st.columns(3)
-    a.button("up", icon=":material/arrow_upward:", key=f"{p}_up", on_click=move, args=(sel, -1), disabled=sel == 0, width="stretch")
-    b.button("down", icon=":material/arrow_downward:", key=f"{p}_down", on_click=move, args=(sel, 1), disabled=sel == len(spec.layers) - 1,
-             width="stretch")
-    c.button("delete", icon=":material/delete:", key=f"{p}_del", on_click=delete, args=(sel,), disabled=len(spec.layers) == 1,
-             width="stretch")
+    a.button("up", icon=":material/arrow_upward:", key=f"{p}_up", on_click=move, args=(sel, -1),
+             disabled=sel == 0, width="stretch")
+    b.button("down", icon=":material/arrow_downward:", key=f"{p}_down", on_click=move, args=(sel, 1),
+             disabled=sel == len(spec.layers) - 1, width="stretch")
+    c.button("delete", icon=":material/delete:", key=f"{p}_del", on_click=delete, args=(sel,),
+             disabled=len(spec.layers) == 1, width="stretch")
     flat = bool(row["out_shape"]) and len(row["out_shape"]) == 1
     d, e = st.columns([1.3, 1], vertical_alignment="bottom")
     kinds = FLAT_INSERT if flat else SPATIAL_INSERT

@@ -23,5 +23,5 @@ rows = []
 for name in list_presets():
     p = get_preset(name)
     c, h, w = p.spec.input.shape
-    rows.append({"preset": name, "input": f"{c}×{h}×{w}", "source": p.source})
-st.dataframe(rows, hide_index=True, width="stretch")
+    rows.append({"preset": name, "input": f"{c}×{h}×{w}", "where it comes from": p.source})
+st.table(rows)  # a static table: every row in view, long names wrap (a data grid scrolls past ~10 rows)

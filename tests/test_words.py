@@ -61,7 +61,7 @@ def test_the_network_upload_states_one_limit_the_one_the_code_enforces():
     at = AppTest.from_file(str(ROOT / "pages" / "architecture.py"), default_timeout=120).run()
     assert not at.exception, at.exception
     [(label, mb)] = _uploaders(at)
-    assert not SIZE_WORDS.search(label), f"the widget itself says 'Limit {mb}MB per file'; the label repeats one: {label}"
+    assert not SIZE_WORDS.search(label), f"the widget says 'Limit {mb}MB per file'; the label repeats one: {label}"
     assert mb * 2**20 == editor.MAX_UPLOAD_BYTES, "the limit the widget states is the one parse_network_json applies"
 
 
@@ -141,3 +141,29 @@ def test_a_refused_layer_edit_is_said_in_the_layer_panel():
     err = _refusal(at)
     ctrl = _path_of(at, lambda n: str(getattr(n, "label", "")).startswith("out features"))
     assert next_to(err, ctrl), f"refusal at {err}, the field at {ctrl}"
+
+
+# ---- 14: Start here names the tutorials, and shows every row -----------------------------
+def test_start_here_names_each_tutorial_and_shows_every_row():
+    from streamlit.testing.v1 import AppTest
+
+    from alexnet import list_presets
+
+    at = AppTest.from_file(str(ROOT / "pages" / "home.py"), default_timeout=120).run()
+    assert not at.exception, at.exception
+    tables = [*at.table, *at.dataframe]
+    assert len(tables) == 1
+    df = tables[0].value
+    assert list(df["preset"]) == list_presets()
+    sources = list(df.iloc[:, -1])
+    for s in sources:  # "seed 001" means nothing to a newcomer: the tutorial's framework and data do
+        assert not re.search(r"\bseeds? ?\d{3}", s), s
+    by = dict(zip(df["preset"], sources))
+    assert "Krizhevsky" in by["paper-2012"] and "2012" in by["paper-2012"]
+    for preset, words in {"cifar10-227": ("PyTorch", "CIFAR-10"), "d2l-fashion-mnist-224": ("Dive into Deep Learning",),
+                          "tf-benchmark-224": ("TensorFlow",), "paddle-cifar10-32": ("PaddlePaddle", "CIFAR-10"),
+                          "keras-cifar10-32": ("Keras", "CIFAR-10"), "half-width-224": ("PyTorch",)}.items():
+        assert all(w in by[preset] for w in words), (preset, by[preset])
+    if at.dataframe:  # a data grid scrolls inside itself past ~10 rows unless it is given the height
+        height = at.dataframe[0].proto.height
+        assert height >= 35 * (len(df) + 1), f"rows hidden behind the table's scroll (height {height})"
