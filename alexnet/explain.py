@@ -85,6 +85,8 @@ class Explanation:
     winner: tuple[int, int] | None = None  # max pools: (kernel row, kernel column) of the winner
     terms: list[Term] = field(default_factory=list)  # linear: the top inputs
     rest: float | None = None  # linear: Σ of the other inputs' products
+    n_inputs: int = 0  # linear: how many inputs the sum runs over
+    bias: float | None = None  # conv and linear: the bias added
     model_value: float = math.nan  # what the model computed for this unit
     after: Explanation | None = None  # the pointwise activation right after, on this unit
 
@@ -191,7 +193,7 @@ def _conv(c: _Ctx) -> Explanation:
     steps += [f"channel {win.channels[i]}: Σ input·weight = {_g(sums[i])}" for i in order[:8]]
     if per > 8:
         steps.append(f"… {per - 8} more channels: Σ = {_g(sums[order[8:]].sum())}")
-    return c.result(value, formula, steps=steps, window=win)
+    return c.result(value, formula, steps=steps, window=win, bias=win.bias)
 
 
 @explainer("max")
@@ -340,7 +342,7 @@ def _linear(c: _Ctx) -> Explanation:
     bias = f" + bias {_g(b)}" if b is not None else ""
     formula = (f"Σ over {len(prod):,} inputs of input·weight = {_g(prod[top].sum())} (top {len(top)}) + "
                f"{_g(rest)} (the other {max(len(prod) - len(top), 0):,}){bias} = {_g(value)}")
-    return c.result(value, formula, terms=terms, rest=rest,
+    return c.result(value, formula, terms=terms, rest=rest, n_inputs=len(prod), bias=b,
                     steps=[f"{int((c.inp == 0).sum()):,} of the {len(prod):,} inputs are exactly 0"])
 
 
@@ -356,14 +358,17 @@ def check_unit(info: LayerInfo, unit) -> tuple[int, ...]:
 
 
 def _source_label(spec: NetSpec, summary: Summary, i: int) -> Callable[[int], str]:
-    """Labels for the inputs of layer i: 'pool5[3, 2, 1]' through a flatten, else 'fc1[7]'."""
-    if i == 0:
-        return lambda k: f"input[{k}]"
-    prev = summary.layers[i - 1]
-    if spec.layers[i - 1].type == "flatten" and prev.in_shape and len(prev.in_shape) == 3:
-        src, shape = summary.layers[i - 2].name if i >= 2 else "input", prev.in_shape
+    """Labels for the inputs of layer i: through a flatten (and any dropout or activation
+    after it) the position they come from, 'pool5[3, 2, 1]'; else 'fc1[7]'."""
+    j = i - 1
+    while j >= 0 and L.get(spec.layers[j].type).explain in ("identity", "pointwise"):
+        j -= 1  # element-wise: input k of layer i sits at position k of layer j too
+    shape = summary.layers[j].in_shape if j >= 0 else None
+    if j >= 0 and spec.layers[j].type == "flatten" and shape and len(shape) == 3:
+        src = summary.layers[j - 1].name if j >= 1 else "input"
         return lambda k: f"{src}[{', '.join(str(int(v)) for v in np.unravel_index(k, shape))}]"
-    return lambda k: f"{prev.name}[{k}]"
+    prev = summary.layers[i - 1].name if i >= 1 else "input"
+    return lambda k: f"{prev}[{k}]"
 
 
 def _explain_at(model, spec: NetSpec, summary: Summary, acts: Activations, image, i: int, unit) -> Explanation:

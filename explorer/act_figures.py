@@ -177,3 +177,157 @@ def layer_stats_figure(rows: list[dict], *, title: str) -> go.Figure:
                               "tickmode": "linear", "tick0": 0, "dtick": 20, "showgrid": False},
                       legend={"orientation": "h", "y": 1.12})
     return fig
+
+
+# ---- explain one unit ------------------------------------------------------------------------
+PAD_COLOUR = "#b0b0b0"
+MAX_NUMBERED = 49  # cells of a window that get their number printed (7×7); larger: on hover
+
+
+def contributions_figure(labels: list[str], values: list[float], total: float, *, title: str) -> go.Figure:
+    """A waterfall: each contribution (per input channel, per input, 'the rest', the bias)
+    stacked up to the unit's value, the last bar."""
+    fig = go.Figure(go.Waterfall(
+        x=labels + ["= value"], y=list(values) + [total], measure=["relative"] * len(values) + ["total"],
+        text=[f"{v:+.3g}" for v in values] + [f"{total:.4g}"], textposition="outside",
+        increasing={"marker": {"color": "#4c78a8"}}, decreasing={"marker": {"color": "#e45756"}},
+        totals={"marker": {"color": "#2ca02c"}}, connector={"line": {"color": "#bbb", "width": 1}},
+        hovertemplate="%{x}: %{y:.5g}<extra></extra>"))
+    fig.update_layout(title=title, height=360, margin={"l": 10, "r": 10, "t": 50, "b": 90}, showlegend=False)
+    fig.update_xaxes(tickangle=-40, type="category")
+    return fig
+
+
+def _cell_text(z: np.ndarray, where: np.ndarray | None) -> np.ndarray:
+    txt = np.vectorize(lambda v: "" if not np.isfinite(v) else f"{v:.2g}")(z)
+    if where is not None:
+        txt = np.where(where == 1, np.char.add(txt, "<br>pad"), txt)
+    return txt
+
+
+def _window_heatmap(z, where, rows, cols, *, colorscale, zmid=None, name="value"):
+    """One window as a heatmap with its input rows/columns as the axes; padding greyed."""
+    z = np.asarray(z, dtype=np.float64)
+    numbered = z.size <= MAX_NUMBERED
+    return go.Heatmap(
+        z=np.where(where == 0, z, np.nan) if where is not None else z, x=[str(c) for c in cols],
+        y=[str(r) for r in rows], colorscale=colorscale, zmid=zmid, showscale=False,
+        text=_cell_text(z, where) if numbered else None, texttemplate="%{text}" if numbered else None,
+        customdata=z, hovertemplate=f"row %{{y}}, col %{{x}}: {name} %{{customdata:.5g}}<extra></extra>",
+        hoverongaps=False, xgap=1, ygap=1)
+
+
+def window_figure(patch: np.ndarray, where: np.ndarray, rows: list[int], cols: list[int], *, title: str,
+                  kernel: np.ndarray | None = None, winner: tuple[int, int] | None = None) -> go.Figure:
+    """The input window of one channel (padding grey), and for a conv its kernel and the
+    element-wise products; a max pool's winner is outlined."""
+    from plotly.subplots import make_subplots
+
+    panels = [("input window (grey: padding)", patch, where, "Viridis", None, "input")]
+    if kernel is not None:
+        panels += [("kernel (weights)", kernel, None, "RdBu", 0.0, "weight"),
+                   ("input × weight", np.nan_to_num(patch) * kernel, None, "RdBu", 0.0, "product")]
+    fig = make_subplots(1, len(panels), subplot_titles=[p[0] for p in panels], horizontal_spacing=0.06)
+    for i, (_, z, wh, cs, mid, name) in enumerate(panels, start=1):
+        fig.add_trace(_window_heatmap(z, wh, rows if i == 1 else list(range(z.shape[0])),
+                                      cols if i == 1 else list(range(z.shape[1])), colorscale=cs, zmid=mid,
+                                      name=name), 1, i)
+        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{i if i > 1 else ''}", row=1, col=i)
+    if winner is not None:
+        fig.add_shape(type="rect", x0=winner[1] - 0.5, x1=winner[1] + 0.5, y0=winner[0] - 0.5, y1=winner[0] + 0.5,
+                      line={"color": "#ff2d2d", "width": 3}, row=1, col=1)
+    fig.update_layout(title=title, height=360, margin={"l": 10, "r": 10, "t": 70, "b": 10},
+                      plot_bgcolor=PAD_COLOUR)
+    return fig
+
+
+def unit_map_figure(fmap: np.ndarray, row: int, col: int, *, title: str, clickable: bool) -> go.Figure:
+    """One feature map with the chosen unit outlined; ``clickable``: an invisible marker on
+    every pixel, so that clicking one selects it (Streamlit's selection reads scatter points)."""
+    fmap = np.asarray(fmap, dtype=np.float32)
+    h, w = fmap.shape
+    fig = go.Figure(go.Heatmap(z=fmap, colorscale="Viridis", colorbar={"thickness": 12},
+                               hovertemplate="row %{y}, col %{x}: %{z:.4g}<extra></extra>"))
+    if clickable:
+        yy, xx = np.mgrid[0:h, 0:w]
+        fig.add_trace(go.Scatter(x=xx.ravel(), y=yy.ravel(), mode="markers", showlegend=False,
+                                 marker={"symbol": "square", "size": max(4, min(24, 420 // max(h, w))),
+                                         "opacity": 0.01, "color": "#000"},
+                                 hovertemplate="row %{y}, col %{x} (click to explain)<extra></extra>"))
+    fig.add_shape(type="rect", x0=col - 0.5, x1=col + 0.5, y0=row - 0.5, y1=row + 0.5,
+                  line={"color": "#ff2d2d", "width": 3})
+    fig.update_layout(title=title, height=420, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+                      clickmode="event+select", dragmode=False)
+    fig.update_xaxes(range=[-0.5, w - 0.5], constrain="domain")
+    fig.update_yaxes(range=[h - 0.5, -0.5], scaleanchor="x", constrain="domain")
+    return fig
+
+
+def _slide_shapes(s, y: int, x: int) -> list[dict]:
+    """The kernel's window on the padded input (left) and the output cell it fills (right)."""
+    (sh, sw), (dh, dw) = s.stride, s.dilation
+    kh, kw = s.kernel.shape
+    r0, c0 = y * sh, x * sw
+    return [{"type": "rect", "xref": "x", "yref": "y", "x0": c0 - 0.5, "x1": c0 + dw * (kw - 1) + 0.5,
+             "y0": r0 - 0.5, "y1": r0 + dh * (kh - 1) + 0.5, "line": {"color": "#ff2d2d", "width": 3}},
+            {"type": "rect", "xref": "x2", "yref": "y2", "x0": x - 0.5, "x1": x + 0.5, "y0": y - 0.5,
+             "y1": y + 0.5, "line": {"color": "#ff2d2d", "width": 3}}]
+
+
+def slide_positions(out_h: int, out_w: int, row: int, max_frames: int = 225) -> list[tuple[int, int]]:
+    """Every output position in reading order, or — for a large map — the chosen unit's row."""
+    if out_h * out_w <= max_frames:
+        return [(y, x) for y in range(out_h) for x in range(out_w)]
+    return [(row, x) for x in range(out_w)]
+
+
+def slide_figure(s, positions: list[tuple[int, int]], start: int, *, title: str,
+                 frame_ms: int = 250) -> go.Figure:
+    """The kernel sliding over one (padded) input channel, the map of Σ input·weight for that
+    channel filling in beside it: Play / Pause buttons and a step slider (plotly frames)."""
+    from plotly.subplots import make_subplots
+
+    oh, ow = s.partial.shape
+    fig = make_subplots(1, 2, subplot_titles=["input channel (grey: padding)", "Σ input·weight, this channel"],
+                        horizontal_spacing=0.08)
+    ph, pw = s.padded.shape
+    fig.add_trace(go.Heatmap(z=np.where(s.where == 0, s.padded, np.nan), colorscale="Greys", reversescale=True,
+                             showscale=False, hoverongaps=False,
+                             hovertemplate="padded row %{y}, col %{x}: %{z:.4g}<extra></extra>"), 1, 1)
+    revealed = [_revealed(s.partial, positions[: i + 1]) for i in range(len(positions))]
+    fig.add_trace(go.Heatmap(z=revealed[start], colorscale="RdBu", zmid=0.0, showscale=False,
+                             zmin=-float(np.abs(s.partial).max()), zmax=float(np.abs(s.partial).max()),
+                             hovertemplate="row %{y}, col %{x}: %{z:.4g}<extra></extra>"), 1, 2)
+    fig.frames = [go.Frame(name=str(i), data=[go.Heatmap(z=z)], traces=[1],
+                           layout={"shapes": _slide_shapes(s, *positions[i])}) for i, z in enumerate(revealed)]
+    fig.update_layout(title=title, height=460, margin={"l": 10, "r": 10, "t": 70, "b": 10},
+                      plot_bgcolor=PAD_COLOUR, shapes=_slide_shapes(s, *positions[start]),
+                      updatemenus=[_play_buttons(frame_ms)], sliders=[_frame_slider(positions, start, frame_ms)])
+    fig.update_xaxes(range=[-0.5, pw - 0.5], row=1, col=1)
+    fig.update_yaxes(range=[ph - 0.5, -0.5], scaleanchor="x", row=1, col=1)
+    fig.update_xaxes(range=[-0.5, ow - 0.5], row=1, col=2)
+    fig.update_yaxes(range=[oh - 0.5, -0.5], scaleanchor="x2", row=1, col=2)
+    return fig
+
+
+def _revealed(partial: np.ndarray, done: list[tuple[int, int]]) -> np.ndarray:
+    z = np.full(partial.shape, np.nan)
+    for y, x in done:
+        z[y, x] = partial[y, x]
+    return z
+
+
+def _play_buttons(frame_ms: int) -> dict:
+    play = {"frame": {"duration": frame_ms, "redraw": True}, "fromcurrent": True, "transition": {"duration": 0}}
+    pause = {"frame": {"duration": 0, "redraw": False}, "mode": "immediate", "transition": {"duration": 0}}
+    return {"type": "buttons", "direction": "left", "x": 0.0, "y": -0.02, "xanchor": "left", "yanchor": "top",
+            "pad": {"t": 4, "r": 8}, "buttons": [{"label": "Play", "method": "animate", "args": [None, play]},
+                                                 {"label": "Pause", "method": "animate", "args": [[None], pause]}]}
+
+
+def _frame_slider(positions: list[tuple[int, int]], start: int, frame_ms: int) -> dict:
+    steps = [{"label": f"{y},{x}", "method": "animate",
+              "args": [[str(i)], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate",
+                                  "transition": {"duration": 0}}]} for i, (y, x) in enumerate(positions)]
+    return {"active": start, "steps": steps, "x": 0.12, "len": 0.88, "y": -0.02, "yanchor": "top",
+            "currentvalue": {"prefix": "output row,col: "}, "pad": {"t": 4}}

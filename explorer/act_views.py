@@ -8,6 +8,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 from PIL import Image
 
@@ -262,3 +263,125 @@ def box_caption(unit: Unit, box, grad_box, layer_row: dict) -> str:
     inside = grad_box[0] >= box[0] and grad_box[1] >= box[1] and grad_box[2] <= box[2] and grad_box[3] <= box[3]
     return (text + f" Non-zero gradient on rows {grad_box[0]}–{grad_box[2]}, columns {grad_box[1]}–{grad_box[3]}: "
             + ("inside the box." if inside else "OUTSIDE the box!"))
+
+
+# ---- explain the chosen unit ---------------------------------------------------------------
+TOP_CHANNELS = 12  # the waterfall shows this many input channels by |Σ|, then 'the others'
+CLICKABLE_PIXELS = 4096  # maps up to 64×64 take a click; larger ones use the sliders
+
+
+def slider_keys(layer: str, ch: int) -> tuple[str, str]:
+    """The keys of unit_picker's row and column sliders for one channel."""
+    return f"act_row_{layer}_{ch}", f"act_col_{layer}_{ch}"
+
+
+def explain_section(model, spec: NetSpec, x, acts, unit: Unit) -> None:
+    """How the chosen unit got its value (alexnet.explain), with the parts to look at."""
+    from alexnet import explain as X
+    from explorer import act_figures as fig
+
+    try:
+        e = X.explain_unit(model, spec, x, unit.layer, (unit.ch, unit.row, unit.col) if unit.spatial else (unit.ch,),
+                           acts)
+    except ValueError as err:
+        st.error(f"This unit cannot be explained: {err}")
+        return
+    _headline(e, unit)
+    left, right = st.columns(2)
+    if unit.spatial:
+        with left:
+            _clickable_map(unit, fig)
+    with right if unit.spatial else left:
+        _contributions(e, fig)
+    if e.window is not None:
+        _window_parts(e, unit, fig, lambda ch: X.slide(model, spec, x, acts, e.layer, unit.ch, ch))
+
+
+def _headline(e, unit: Unit) -> None:
+    ok = e.agrees
+    st.markdown(f"**{unit.name}** = **{e.model_value:.5g}**, the value the model computed; recomputed here step "
+                f"by step from the layer's input and weights: **{e.value:.5g}** "
+                + (":material/check_circle: equal to float precision" if ok else ":material/error: NOT equal"))
+    st.code(e.formula + (f"\nthen {e.after.layer}: {e.after.formula}" if e.after else ""), language=None,
+            wrap_lines=True)
+    if e.steps:
+        st.caption(" · ".join(e.steps))
+    if not ok:
+        st.error(f"The recomputed value differs from the model's by {abs(e.value - e.model_value):.3g}.")
+
+
+def _contributions(e, fig) -> None:
+    """Waterfall of what adds up to the value: a conv's input channels, a linear's inputs."""
+    if e.window is not None and e.window.kernel is not None:
+        w = e.window
+        sums = w.per_channel
+        order = np.argsort(-np.abs(sums))
+        labels = [f"ch {w.channels[i]}" for i in order[:TOP_CHANNELS]]
+        values = [float(sums[i]) for i in order[:TOP_CHANNELS]]
+        if len(order) > TOP_CHANNELS:
+            labels.append(f"{len(order) - TOP_CHANNELS} other channels")
+            values.append(float(sums[order[TOP_CHANNELS:]].sum()))
+        what = f"Σ input·weight per input channel ({len(order)} channels)"
+    elif e.terms:
+        labels = [t.label for t in e.terms]
+        values = [t.product for t in e.terms]
+        if e.n_inputs > len(e.terms):
+            labels.append(f"{e.n_inputs - len(e.terms):,} other inputs")
+            values.append(e.rest)
+        what = f"input·weight, the {len(e.terms)} largest of {e.n_inputs:,} inputs"
+    else:
+        return
+    if e.bias is not None:
+        labels.append("bias")
+        values.append(e.bias)
+    st.plotly_chart(fig.contributions_figure(labels, values, e.value, title=f"{e.layer}: {what}"),
+                    key="act_explain_sums")
+
+
+def _window_parts(e, unit: Unit, fig, slide) -> None:
+    """The window the unit reads: one input channel at a time (a drill-down over the
+    channels, largest |Σ| first), and for a conv the kernel sliding over that channel."""
+    w = e.window
+    conv = w.kernel is not None
+    order = [int(i) for i in np.argsort(-np.abs(w.per_channel))] if conv else [0]
+    pick = order[0]
+    if len(order) > 1:
+        pick = st.selectbox(f"Input channel to look at ({len(order)} in this window, largest |Σ| first)", order,
+                            format_func=lambda i: f"channel {w.channels[i]}: Σ input·weight = {w.per_channel[i]:.4g}",
+                            key=f"act_explain_ch_{unit.name}")
+    what = f"channel {w.channels[pick]}" + (f", Σ input·weight = {w.per_channel[pick]:.4g}" if conv else "")
+    st.plotly_chart(fig.window_figure(w.patch[pick], w.where, w.rows, w.cols, kernel=w.kernel[pick] if conv else None,
+                                      winner=e.winner, title=f"{e.layer} window of {unit.name}, input {what} "
+                                      f"(axes: input rows/columns; {w.pad_note})"), key="act_explain_window")
+    if not conv:
+        return
+    s = slide(pick)
+    positions = fig.slide_positions(*s.partial.shape, unit.row)
+    whole = len(positions) == s.partial.size
+    st.plotly_chart(fig.slide_figure(s, positions, positions.index((unit.row, unit.col)),
+                                     title=f"Filter {unit.ch} sliding over input channel {w.channels[pick]}"),
+                    key="act_explain_slide")
+    st.caption("Play or step: the red box is the kernel's window on the input channel (padding grey); the right map "
+               "fills in with Σ input·weight of this channel at each output position. Summed over all input "
+               "channels plus the bias, it is the layer's output. "
+               + ("Every output position is shown." if whole else
+                  f"The map has {s.partial.size:,} positions; the animation walks the chosen unit's row."))
+
+
+def _clickable_map(unit: Unit, fig) -> None:
+    """The chosen channel's map with the unit outlined; clicking a pixel moves the unit there."""
+    fmap = unit.out[unit.ch].numpy()
+    clickable = fmap.size <= CLICKABLE_PIXELS
+    key = f"act_pick_{unit.layer}_{unit.ch}"
+    title = f"{unit.layer} channel {unit.ch}" + (" — click a pixel to explain it" if clickable else "")
+    st.plotly_chart(fig.unit_map_figure(fmap, unit.row, unit.col, title=title, clickable=clickable), key=key,
+                    on_select=(lambda: _picked(key, unit.layer, unit.ch)) if clickable else "ignore",
+                    selection_mode="points")
+
+
+def _picked(key: str, layer: str, ch: int) -> None:
+    """A click on the map (a point of its marker layer) sets the row and column sliders."""
+    points = [p for p in st.session_state[key]["selection"]["points"] if p.get("curve_number") == 1]
+    if points:
+        row_key, col_key = slider_keys(layer, ch)
+        st.session_state[row_key], st.session_state[col_key] = int(points[-1]["y"]), int(points[-1]["x"])

@@ -60,6 +60,10 @@ else:
     elif not weights.classes:
         i2.caption("These weights came without class names.")
 
+# ---- explain the chosen unit (alexnet.explain) ----------------------------------------------
+st.subheader(f"How {unit.name} got its value")
+av.explain_section(model, spec, A.normalise(arr, mean, std), acts, unit)
+
 # ---- the chosen layer --------------------------------------------------------------------
 lo, hi = float(out.min()), float(out.max())
 if spatial:
