@@ -12,9 +12,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # Characters that draw as an empty box on a Linux machine without an emoji font: the
 # pictograph planes, Misc Symbols and Dingbats (⚠ ✅ ❌ ✖), the emoji of Misc Technical
 # (⏹ ⏱ ⏳ ⌛, not the ⌊ ⌋ of the formula), arrows/stars of U+2B00 (⬇ ⭐), the emoji
-# variation selector and full-width forms (＋).  Plain arrows (→ ↑ ↓ ↺) are in every font.
-EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u231A\u231B\u2328\u23CF\u23E9-\u23FA"
-                   "\u2B00-\u2BFF\uFE0F\uFF01-\uFF5E\u2139\u24C2]")
+# variation selector and full-width forms (＋).  Plain arrows (→ ↑ ↓ ↺) and the text check
+# marks ✓ ✗ (not emoji in Unicode) are in every font.
+EMOJI = re.compile("(?![\u2713\u2717])[\U0001F000-\U0001FAFF\u2600-\u27BF\u231A\u231B\u2328\u23CF"
+                   "\u23E9-\u23FA\u2B00-\u2BFF\uFE0F\uFF01-\uFF5E\u2139\u24C2]")
 
 
 def _ui_sources() -> list[Path]:
@@ -36,7 +37,7 @@ def emoji_outside_comments(path: Path) -> list[str]:
 def test_the_pattern_catches_the_reported_emoji_and_spares_the_formula():
     for ch in "🚀⏹️⏱🗑＋✅⏳🏃❌⚠✖ℹ⬇":
         assert EMOJI.search(ch), ch
-    for ch in "→↑↓↺⌊⌋⌈⌉×−·≈…":
+    for ch in "→↑↓↺⌊⌋⌈⌉×−·≈…✓":
         assert not EMOJI.search(ch), ch
 
 
