@@ -7,10 +7,12 @@ explorer/figures.py."""
 import streamlit as st
 
 from alexnet import SpecError, get_spec, pytorch_code
-from explorer import arch_table, editor, figures, verify_view
+from explorer import arch_table, editor, export_view, figures, share, verify_view
 from explorer.state import base_preset, current_spec, current_summary, summary_of, version
 
 editor.css()
+share.apply_network_link()  # a shared link's network, once per session
+share.refused()
 spec = current_spec()
 editor.top_bar(spec)
 spec, summary = current_spec(), current_summary()
@@ -44,7 +46,9 @@ st.subheader("PyTorch confirms the table")
 verify_view.check_with_pytorch(spec, summary)
 
 st.subheader("Save and share")
+share.copy_link(share.network_params(spec))
 editor.save_and_load(spec)
+export_view.network_files(spec)
 try:
     code = pytorch_code(spec)
 except SpecError as e:

@@ -11,11 +11,14 @@ from alexnet.textfmt import human_bytes
 from alexnet.devices import device_key
 from alexnet.textfmt import fmt_seconds
 from alexnet.train import adapt_spec
-from explorer import train_form
+from explorer import share, train_form
 from explorer.run_views import job_manager, live_panel
 from explorer.state import current_spec
 
 st.title("Train")
+share.apply_network_link()  # a shared link's network and settings, once per session
+share.apply_train_link()
+share.refused()
 mgr = job_manager() or st.stop()
 
 # ---- what to train --------------------------------------------------------------------
@@ -51,6 +54,9 @@ with left:
 with right:
     st.subheader("2 · Recipe and settings")
     recipe, cfg = train_form.config_widgets(dataset)
+    with st.expander("Share this network and these settings by link", icon=":material/link:"):
+        share.copy_link({**share.network_params(cur if source == "current" else get_spec(preset)),
+                         **share.train_params(recipe, cfg, dataset)}, "this network and these settings")
 
 # ---- before launch: device, time and memory ----------------------------------------------
 measured_key = (spec.to_json(indent=None), cfg["batch_size"], device_key(cfg["device"]))
@@ -61,6 +67,8 @@ est = estimate.estimate(spec, dataset=dataset if not blocker else "digits", batc
                     measured_step_s=step_s)
 if blocker:  # no sizes to estimate from: show the memory (it does not depend on them), not a time
     est["seconds_per_epoch"] = est["seconds_total"] = None
+if cfg.get("max_seconds") and est["seconds_total"]:  # a time budget ends the run when it is spent
+    est["seconds_total"] = min(est["seconds_total"], cfg["max_seconds"])
 with left:
     st.subheader("3 · Launch")
     m = st.columns(2)
@@ -68,7 +76,7 @@ with left:
     m[1].metric("Training memory (est.)", human_bytes(est["memory_bytes"]),
                 help="weights + gradients + optimizer state + activations for one batch, fp32")
     m[0].metric("Time per epoch (est.)", fmt_seconds(est["seconds_per_epoch"]), help=f"from {est['basis']}")
-    m[1].metric("Whole run (est.)", fmt_seconds(est["seconds_total"]), help=f"{cfg['epochs']} epochs")
+    m[1].metric("Whole run (est.)", fmt_seconds(est["seconds_total"]), help=f"{cfg['epochs']} epochs" + (", or the time budget" if cfg.get("max_seconds") else ""))
     if est["device"] == "cpu" and step_s is None and est["step_seconds"] < 3 and not errors:
         if st.button("Time 3 real steps", icon=":material/timer:", key="tr_measure", help="replaces the multiply-add estimate by a "
                      "measurement of this network on this CPU (random data, a second or two)"):
