@@ -37,6 +37,7 @@ NET_KEYS = ("preset", "net")
 TRAIN_KEY = "train"
 _SEEN = "share_seen"  # {"net"/"train": the parameters last applied or written, as one string}
 _ERROR = "share_error"  # (message, network version when it was refused)
+_OPENED = "share_opened"  # the toast after a link's network was opened
 
 
 class LinkError(SpecError):
@@ -174,7 +175,8 @@ def apply_network_link() -> None:
         return
     set_spec(spec, base)
     st.session_state[_ERROR] = None
-    st.toast(f"Opened '{spec.name}' from the link ({len(spec.layers)} layers).")
+    st.session_state[_OPENED] = f"Opened '{spec.name}' from the link ({len(spec.layers)} layers)."
+    st.rerun()  # the sidebar, drawn before this page, shows the linked network too
 
 
 def apply_train_link() -> None:
@@ -199,7 +201,11 @@ def apply_train_link() -> None:
 
 
 def refused() -> None:
-    """The message of a refused link, until the network next changes."""
+    """The message of a refused link, until the network next changes (and the toast of
+    an opened one, once)."""
+    opened = st.session_state.pop(_OPENED, None)
+    if opened:
+        st.toast(opened, icon=":material/link:")
     err = st.session_state.get(_ERROR)
     if err and err[1] == version():
         st.error(err[0], icon=":material/link_off:")
