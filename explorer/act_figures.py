@@ -264,11 +264,18 @@ def unit_map_figure(fmap: np.ndarray, row: int, col: int, *, title: str, clickab
 
 
 def _slide_shapes(s, y: int, x: int) -> list[dict]:
-    """The kernel's window on the padded input (left) and the output cell it fills (right)."""
+    """The kernel's window on the input channel (left, input coordinates: padding < 0), the
+    output cell it fills (right), and the edge of the real input (dotted)."""
     (sh, sw), (dh, dw) = s.stride, s.dilation
     kh, kw = s.kernel.shape
-    r0, c0 = y * sh, x * sw
-    return [{"type": "rect", "xref": "x", "yref": "y", "x0": c0 - 0.5, "x1": c0 + dw * (kw - 1) + 0.5,
+    top, left = s.offset
+    r0, c0 = y * sh + top, x * sw + left
+    real_r, real_c = np.flatnonzero((s.where == 0).any(axis=1)), np.flatnonzero((s.where == 0).any(axis=0))
+    edge = {"type": "rect", "xref": "x", "yref": "y", "x0": real_c[0] + left - 0.5, "x1": real_c[-1] + left + 0.5,
+            "y0": real_r[0] + top - 0.5, "y1": real_r[-1] + top + 0.5, "line": {"color": "#1a73e8", "width": 1,
+                                                                              "dash": "dot"}}
+    return [edge,
+            {"type": "rect", "xref": "x", "yref": "y", "x0": c0 - 0.5, "x1": c0 + dw * (kw - 1) + 0.5,
              "y0": r0 - 0.5, "y1": r0 + dh * (kh - 1) + 0.5, "line": {"color": "#ff2d2d", "width": 3}},
             {"type": "rect", "xref": "x2", "yref": "y2", "x0": x - 0.5, "x1": x + 0.5, "y0": y - 0.5,
              "y1": y + 0.5, "line": {"color": "#ff2d2d", "width": 3}}]
@@ -288,23 +295,26 @@ def slide_figure(s, positions: list[tuple[int, int]], start: int, *, title: str,
     from plotly.subplots import make_subplots
 
     oh, ow = s.partial.shape
-    fig = make_subplots(1, 2, subplot_titles=["input channel (grey: padding)", "Σ input·weight, this channel"],
+    fig = make_subplots(1, 2, subplot_titles=["input channel (grey: padding; dotted: its edge)",
+                                                    "Σ input·weight, this channel"],
                         horizontal_spacing=0.08)
-    ph, pw = s.padded.shape
-    fig.add_trace(go.Heatmap(z=np.where(s.where == 0, s.padded, np.nan), colorscale="Greys", reversescale=True,
-                             showscale=False, hoverongaps=False,
-                             hovertemplate="padded row %{y}, col %{x}: %{z:.4g}<extra></extra>"), 1, 1)
+    (ph, pw), (top, left) = s.padded.shape, s.offset
+    fig.add_trace(go.Heatmap(z=np.where(s.where == 0, s.padded, np.nan), x=np.arange(pw) + left,
+                             y=np.arange(ph) + top, colorscale="Viridis", showscale=False, hoverongaps=False,
+                             hovertemplate="input row %{y}, col %{x}: %{z:.4g}<extra></extra>"), 1, 1)
     revealed = [_revealed(s.partial, positions[: i + 1]) for i in range(len(positions))]
     fig.add_trace(go.Heatmap(z=revealed[start], colorscale="RdBu", zmid=0.0, showscale=False,
                              zmin=-float(np.abs(s.partial).max()), zmax=float(np.abs(s.partial).max()),
                              hovertemplate="row %{y}, col %{x}: %{z:.4g}<extra></extra>"), 1, 2)
     fig.frames = [go.Frame(name=str(i), data=[go.Heatmap(z=z)], traces=[1],
                            layout={"shapes": _slide_shapes(s, *positions[i])}) for i, z in enumerate(revealed)]
-    fig.update_layout(title=title, height=460, margin={"l": 10, "r": 10, "t": 70, "b": 10},
+    fig.update_layout(title=title, height=500, margin={"l": 10, "r": 10, "t": 70, "b": 70},
                       plot_bgcolor=PAD_COLOUR, shapes=_slide_shapes(s, *positions[start]),
-                      updatemenus=[_play_buttons(frame_ms)], sliders=[_frame_slider(positions, start, frame_ms)])
-    fig.update_xaxes(range=[-0.5, pw - 0.5], row=1, col=1)
-    fig.update_yaxes(range=[ph - 0.5, -0.5], scaleanchor="x", row=1, col=1)
+                      updatemenus=[_play_buttons(frame_ms)], sliders=[_frame_slider(positions, start)])
+    fig.update_xaxes(showgrid=False, zeroline=False)
+    fig.update_yaxes(showgrid=False, zeroline=False)
+    fig.update_xaxes(range=[left - 0.5, left + pw - 0.5], row=1, col=1)
+    fig.update_yaxes(range=[top + ph - 0.5, top - 0.5], scaleanchor="x", row=1, col=1)
     fig.update_xaxes(range=[-0.5, ow - 0.5], row=1, col=2)
     fig.update_yaxes(range=[oh - 0.5, -0.5], scaleanchor="x2", row=1, col=2)
     return fig
@@ -320,14 +330,14 @@ def _revealed(partial: np.ndarray, done: list[tuple[int, int]]) -> np.ndarray:
 def _play_buttons(frame_ms: int) -> dict:
     play = {"frame": {"duration": frame_ms, "redraw": True}, "fromcurrent": True, "transition": {"duration": 0}}
     pause = {"frame": {"duration": 0, "redraw": False}, "mode": "immediate", "transition": {"duration": 0}}
-    return {"type": "buttons", "direction": "left", "x": 0.0, "y": -0.02, "xanchor": "left", "yanchor": "top",
+    return {"type": "buttons", "direction": "left", "x": 0.0, "y": -0.1, "xanchor": "left", "yanchor": "top",
             "pad": {"t": 4, "r": 8}, "buttons": [{"label": "Play", "method": "animate", "args": [None, play]},
                                                  {"label": "Pause", "method": "animate", "args": [[None], pause]}]}
 
 
-def _frame_slider(positions: list[tuple[int, int]], start: int, frame_ms: int) -> dict:
+def _frame_slider(positions: list[tuple[int, int]], start: int) -> dict:
     steps = [{"label": f"{y},{x}", "method": "animate",
               "args": [[str(i)], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate",
                                   "transition": {"duration": 0}}]} for i, (y, x) in enumerate(positions)]
-    return {"active": start, "steps": steps, "x": 0.12, "len": 0.88, "y": -0.02, "yanchor": "top",
+    return {"active": start, "steps": steps, "x": 0.12, "len": 0.88, "y": -0.1, "yanchor": "top",
             "currentvalue": {"prefix": "output row,col: "}, "pad": {"t": 4}}

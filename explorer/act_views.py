@@ -376,7 +376,7 @@ def _clickable_map(unit: Unit, fig) -> None:
     title = f"{unit.layer} channel {unit.ch}" + (" — click a pixel to explain it" if clickable else "")
     st.plotly_chart(fig.unit_map_figure(fmap, unit.row, unit.col, title=title, clickable=clickable), key=key,
                     on_select=(lambda: _picked(key, unit.layer, unit.ch)) if clickable else "ignore",
-                    selection_mode="points")
+                    selection_mode="points", config={"displayModeBar": False})
 
 
 def _picked(key: str, layer: str, ch: int) -> None:
