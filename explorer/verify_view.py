@@ -36,7 +36,7 @@ def torch_side(spec_json: str) -> dict:
 def check_with_pytorch(spec: NetSpec, summary: dict) -> None:
     """The button, and once pressed for this network, the verdict and the per-row table."""
     spec_json = spec.to_json(indent=None)
-    a, b = st.columns([0.25, 0.75], vertical_alignment="center")
+    a, b = st.columns([0.32, 0.68], vertical_alignment="center")  # the button whole at 1024 px
     if a.button("Check with PyTorch", icon=":material/fact_check:", key="arch_verify"):
         st.session_state[_FOR] = spec_json
     b.caption("Builds this network with PyTorch (random weights), runs torchinfo.summary on one image and "
@@ -85,5 +85,7 @@ def table_html(check: V.Check) -> str:
         + "".join(_cell(r, f) for f in V.FIELDS) + "</tr>" for r in check.rows)
     total = (f'<tr><td></td><td><b>torchinfo totals</b></td><td></td><td>{check.torch_totals["params"]:,}</td>'
              f'<td>{check.torch_totals["macs"]:,}</td></tr>')
-    return f'<table class="verify"><thead><tr>{head}</tr></thead><tbody>{rows}{total}</tbody></table>'
+    cols = "".join(f'<col style="width:{w}%">' for w in (5, 20, 25, 25, 25))
+    return f'<table class="verify"><colgroup>{cols}</colgroup><thead><tr>{head}</tr></thead><tbody>{rows}{total}' \
+           "</tbody></table>"
 
