@@ -18,17 +18,20 @@ from dataclasses import dataclass, field
 from alexnet import layers as L
 from alexnet.textfmt import human_bytes, shape_text, short_bytes, short_count
 
-COLUMNS = (  # (header, width %, tooltip)
-    ("#", 3.5, "layer index in the spec"),
+COLUMNS = (  # (header, width %, tooltip); widths hold paper-2012's cells whole in a 620-px table
+    ("#", 4.5, "layer index in the spec"),
     ("layer", 14, "module name (type)"),
-    ("output C×H×W", 10.5, "output shape per image"),
-    ("formula N = ⌊(W − F + 2P)/S⌋ + 1 with your numbers", 32,
+    ("output C×H×W", 13, "output shape per image"),
+    ("formula N = ⌊(W − F + 2P)/S⌋ + 1 with your numbers", 28.5,
      "W input size, F kernel (dilated), P padding each side, S stride; ⌈ ⌉ in ceil mode"),
-    ("params (% of total)", 15, "weights + biases"),
+    ("params (% of total)", 14, "weights + biases"),
     ("mult-adds (%)", 11, "multiply-accumulates per image (torchinfo's convention); exact count on hover"),
-    ("act. mem", 8.5, "fp32 output of this layer, one image"),
+    ("act. mem", 9.5, "fp32 output of this layer, one image"),
     ("RF", 5.5, "receptive field in input pixels"),
 )
+# Below NARROW_PX of table width (a 1024-px window with the sidebar open) the last two columns
+# (act. mem, RF) are hidden and the others take these widths: every shown cell stays whole.
+NARROW_PX, NARROW_WIDTHS = 560, (6, 17, 16, 28, 19, 14, 0, 0)
 QUIET = tuple(n for n, lt in L.REGISTRY.items() if lt.quiet)  # pointwise rows without weights: greyed
 
 CSS = """<style>
@@ -36,9 +39,12 @@ CSS = """<style>
 table.arch{width:100%;table-layout:fixed;border-collapse:collapse;font-size:13px;line-height:1.25;margin:0}
 table.arch th{font-weight:600;text-align:left;border-bottom:2px solid #bbb;padding:3px 5px;font-size:12px;
  vertical-align:bottom;color:#333}
-table.arch td{padding:2px 5px;border-bottom:1px solid #eee;overflow:hidden;text-overflow:ellipsis;
+table.arch td{padding:2px 4px;border-bottom:1px solid #eee;overflow:hidden;text-overflow:ellipsis;
  white-space:nowrap;vertical-align:top}
-table.arch td.num{text-align:right;font-variant-numeric:tabular-nums}
+table.arch td.num,table.arch td.shape{text-align:right;font-variant-numeric:tabular-nums;white-space:normal}
+table.arch td.shape{text-align:left}
+table.arch tr:not(.msg)>td:nth-child(2){white-space:normal;overflow-wrap:anywhere}
+div.archwrap{container-type:inline-size}
 table.arch td.rf{white-space:normal;font-size:12px}
 table.arch td.f{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;white-space:normal}
 table.arch span.pct{color:#888;font-size:11px}
@@ -63,6 +69,19 @@ div[class*="st-key-fixrowerr"]{background:#fde0e0}
 div[class*="st-key-fixrow"] button{min-height:1.9rem;padding:0 .6rem}
 div[class*="st-key-fixrow"] p{font-size:12px}
 </style>"""
+CSS = CSS.replace("</style>", "@container (max-width: %dpx){table.arch tr:not(.msg):not(.nc)>:nth-last-child(-n+2)"
+                  "{display:none}%s}</style>" % (NARROW_PX, "".join(
+                      f"table.arch col:nth-child({i + 1}){{width:{w}% !important}}"
+                      for i, w in enumerate(NARROW_WIDTHS))))
+# A window narrower than STACK_PX with the sidebar open (1024 px): the table takes the whole
+# width and the layer panel goes under it, instead of both squeezed side by side.
+STACK_PX = 1100
+_ROW = 'div[data-testid="stHorizontalBlock"]:has(> div[data-testid="stColumn"] table.arch)'
+CSS = CSS.replace("</style>", (
+    f'@media (max-width: {STACK_PX}px){{[data-testid="stAppViewContainer"]:has([data-testid="stSidebar"]'
+    f'[data-collapsed="false"]) {_ROW}{{flex-wrap:wrap}} [data-testid="stAppViewContainer"]:has('
+    f'[data-testid="stSidebar"][data-collapsed="false"]) {_ROW}>div[data-testid="stColumn"]'
+    "{width:100% !important;flex:1 1 100% !important;min-width:100% !important}}</style>"))
 
 
 @dataclass
@@ -85,6 +104,11 @@ def _pct(p: float) -> str:
     if p == 0:
         return ""
     return f' <span class="pct">{p:.1f}%</span>' if p >= 0.1 else ' <span class="pct">&lt;0.1%</span>'
+
+
+def _nb(text: str) -> str:
+    """'106 M' kept on one line (the cell may wrap before its percentage, never inside a number)."""
+    return text.replace(" ", "\u00a0")
 
 
 def _rf(v) -> str:
@@ -138,11 +162,11 @@ def _row_html(row: dict, selected: int | None) -> str:
         body = (f'<td>{row["index"]}</td><td>{name}</td><td class="shape">—</td>'
                 f'<td colspan="{len(COLUMNS) - 3}">{e(why)}</td>')
     else:
-        out = "collapses" if st_ == "error" else e(shape_text(row["out_shape"], ""))
+        out = "collapses" if st_ == "error" else e(shape_text(row["out_shape"], "")).replace("×", "×<wbr>")
         pf = e(row.get("params_formula") or "")
         params = f'{row["params"]:,}{_pct(row["params_pct"])}' if row["params"] else "0"
-        macs = f'{short_count(row["macs"])}{_pct(row["macs_pct"])}' if row["macs"] else "0"
-        act = short_bytes(row["activation_bytes"]) if row["activation_bytes"] else ""
+        macs = f'{_nb(short_count(row["macs"]))}{_pct(row["macs_pct"])}' if row["macs"] else "0"
+        act = _nb(short_bytes(row["activation_bytes"])) if row["activation_bytes"] else ""
         body = (f'<td>{row["index"]}</td><td>{name}</td><td class="shape">{out}</td>'
                 f'<td class="f">{e(_formula(row))}</td>'
                 f'<td class="num" title="{pf}">{params}</td><td class="num" title="{row["macs"]:,}">{macs}</td>'
@@ -182,8 +206,8 @@ def table_segments(summary: dict, selected: int | None = None) -> list[Segment]:
     def flush(row=None, fixes=None, foot=""):
         nonlocal first
         head = _header() if first else ""
-        segs.append(Segment(f'<table class="arch">{_colgroup()}{head}<tbody>{"".join(rows_html)}</tbody>'
-                            f"{foot}</table>", row, list(fixes or [])))
+        segs.append(Segment(f'<div class="archwrap"><table class="arch">{_colgroup()}{head}<tbody>'
+                            f'{"".join(rows_html)}</tbody>{foot}</table></div>', row, list(fixes or [])))
         rows_html.clear()
         first = False
 

@@ -213,7 +213,7 @@ def top_bar(spec: NetSpec) -> None:
         key = f"{p}_in_{fld}"
         col.number_input(label, 1, max(hi, val), val, step=1, key=key,
                          on_change=_commit_input, args=(fld, key))
-    cols[4].button("Reset to preset", icon=":material/restart_alt:", key=f"{p}_reset", on_click=reset_to_preset,
+    cols[4].button("Reset", icon=":material/restart_alt:", key=f"{p}_reset", on_click=reset_to_preset,
                    help=f"Discard edits and reload {base}", width="stretch")
     messages(_MSG, "top")  # a refused preset or input size is said under these boxes
     note = get_preset(base).note if base in names else ""
@@ -330,18 +330,18 @@ def layer_panel(spec: NetSpec, summary: dict) -> None:
     messages(_MSG, "layer")
     _fields(spec, sel, layer, row, p)
     st.toggle("type numbers instead of sliders", key=_TYPED)
-    a, b, c = st.columns(3)
-    a.button("up", icon=":material/arrow_upward:", key=f"{p}_up", on_click=move, args=(sel, -1),
+    a, b, c = st.columns([1, 1, 2])  # the arrows alone, so the three fit a 270-px panel whole
+    a.button(":material/arrow_upward:", key=f"{p}_up", on_click=move, args=(sel, -1), help="move the layer up",
              disabled=sel == 0, width="stretch")
-    b.button("down", icon=":material/arrow_downward:", key=f"{p}_down", on_click=move, args=(sel, 1),
-             disabled=sel == len(spec.layers) - 1, width="stretch")
+    b.button(":material/arrow_downward:", key=f"{p}_down", on_click=move, args=(sel, 1),
+             help="move the layer down", disabled=sel == len(spec.layers) - 1, width="stretch")
     c.button("delete", icon=":material/delete:", key=f"{p}_del", on_click=delete, args=(sel,),
              disabled=len(spec.layers) == 1, width="stretch")
     flat = bool(row["out_shape"]) and len(row["out_shape"]) == 1
     d, e = st.columns([1.3, 1], vertical_alignment="bottom")
     kinds = FLAT_INSERT if flat else SPATIAL_INSERT
-    d.selectbox("new layer type", kinds, key=f"{p}_newtype")
-    e.button(f"insert after #{sel}", icon=":material/add:", key=f"{p}_ins", width="stretch",
+    d.selectbox(f"new layer after #{sel}", kinds, key=f"{p}_newtype")
+    e.button("insert", icon=":material/add:", key=f"{p}_ins", width="stretch", help=f"insert it after layer #{sel}",
              on_click=lambda: insert_after(sel, st.session_state[f"{p}_newtype"], row["out_shape"]))
 
 
