@@ -248,14 +248,46 @@ def _tensors(name, xtr, ytr, xte, yte, classes, **kw) -> Dataset:
 
 # ---- the embedded default -------------------------------------------------------------
 def load_digits() -> Dataset:
-    """scikit-learn's 1,797 8×8 digits (pixel values 0–16 → 0–255), stratified 80/20 split."""
+    """scikit-learn's 1,797 8×8 digits (pixel values 0–16 → 0–255), stratified 80/20 split.
+    The split is cached (``digits_cache_path``), so only the first load imports scikit-learn
+    (1–2 s of a run's start-up)."""
+    cache = digits_cache_path()
+    try:
+        with np.load(cache, allow_pickle=False) as d:
+            xtr, ytr, xte, yte = (d[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+        if xtr.shape != (1437, 8, 8) or xte.shape != (360, 8, 8) or xtr.dtype != np.uint8:
+            raise ValueError("not the digits split")
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError):
+        xtr, ytr, xte, yte = _split_digits()
+        _write_cache(cache, x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
+    return _tensors("digits", xtr, ytr, xte, yte, [str(i) for i in range(10)])
+
+
+def digits_cache_path() -> Path:
+    """Where the digits split is cached: $XDG_CACHE_HOME/alexnet (default ~/.cache/alexnet)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "alexnet" / "digits-split-v1.npz"
+
+
+def _split_digits() -> tuple[np.ndarray, ...]:
     from sklearn.datasets import load_digits as _load
     from sklearn.model_selection import train_test_split
 
     d = _load()
     x = np.rint(d.images * (255.0 / 16.0)).clip(0, 255).astype(np.uint8)  # [1797, 8, 8]
     xtr, xte, ytr, yte = train_test_split(x, d.target, test_size=0.2, random_state=0, stratify=d.target)
-    return _tensors("digits", xtr, ytr, xte, yte, [str(i) for i in range(10)])
+    return xtr, ytr, xte, yte
+
+
+def _write_cache(path: Path, **arrays) -> None:
+    """Best effort: an unwritable cache folder only means the next load computes it again."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 # ---- torchvision datasets -------------------------------------------------------------

@@ -46,6 +46,7 @@ from .config import (  # noqa: F401 - the training options live in config; re-ex
 )
 from .data import Dataset, DatasetError, adapt_stats, augment, preprocess
 from .devices import device_label, resolve_device
+from .ema import evaluated_model, make_ema
 from .runs import RunStore
 from .spec import NetSpec, SpecError, as_spec
 from .stats import pack_correct
@@ -202,9 +203,10 @@ def _sync(device: torch.device) -> None:
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, spec: NetSpec, mean, std,
              device: torch.device, precision: str = "fp32", batch_size: int = 1000,
-             channels_last: bool = False, hits: list | None = None) -> tuple[float, float]:
+             channels_last: bool = False, hits: list | None = None, tta_flip: bool = False) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) of ``model`` on uint8 images ``x`` with labels ``y``.
-    ``hits``, when given, receives one bool tensor per batch: which images were right."""
+    ``hits``, when given, receives one bool tensor per batch: which images were right.
+    ``tta_flip``: the outputs for each image and its mirror image are averaged."""
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
@@ -215,6 +217,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, spec: NetSpec, 
             yb = y[i:i + batch_size].to(device)
             with _autocast(device, precision):
                 out = model(xb)
+                if tta_flip:
+                    out = (out.float() + model(xb.flip(3)).float()) / 2
             out = out.float()
             loss_sum += F.cross_entropy(out, yb, reduction="sum").double()
             right = out.argmax(1) == yb
@@ -534,6 +538,7 @@ class _Training:
         self.channels_last = self.device.type != "mps"
         self.train_model = torch.compile(self.dist.wrap(self.model)) if cfg.compile else self.dist.wrap(self.model)
         self.opt = make_optimizer(self.model, cfg)
+        self.ema = make_ema(self.model, cfg.ema)  # evaluated and saved instead of the model when there is one
         self._plan_steps()
         # the normalisation the network's input sees (the dataset's stats after gray↔RGB): saved in checkpoints
         self.net_mean, self.net_std = adapt_stats(self.ds.mean, self.ds.std, self.ds.image_shape[0],
@@ -619,6 +624,8 @@ class _Training:
         else:
             loss.backward()
             self.opt.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
         lr = self.opt.param_groups[0]["lr"]
         self._step_schedule()
         return out, yb, loss, lr
@@ -702,9 +709,11 @@ class _Training:
         train_loss = float(totals.loss_sum) / max(1, totals.seen)
         train_acc = int(totals.correct) / max(1, totals.seen)
         t_eval = time.perf_counter()
+        net = evaluated_model(self.model, self.ema)
         test_loss, self.test_acc, hits = self.dist.evaluate(  # each rank tests its share of the test set
-            lambda x, y, hits: evaluate(self.model, x, y, self.spec, ds.mean, ds.std, self.device, cfg.precision,
-                                        cfg.eval_batch_size, self.channels_last, hits=hits), ds.x_test, ds.y_test)
+            lambda x, y, hits: evaluate(net, x, y, self.spec, ds.mean, ds.std, self.device, cfg.precision,
+                                        cfg.eval_batch_size, self.channels_last, hits=hits, tta_flip=cfg.tta_flip),
+            ds.x_test, ds.y_test)
         done = epoch if totals.seen == self.steps_per_epoch * self.batch else round(totals.epoch_float, 4)
         # which test images were right (paired comparisons between runs); the last epoch's stays
         self.store.save_test_record(self.run_id, {"epoch": done, "n": len(ds.y_test),
@@ -721,8 +730,8 @@ class _Training:
                              img_s=f"{self.images_seen / max(self.train_time, 1e-9):,.0f}")
 
     def _save_checkpoints(self, done: float) -> None:
-        ckpt = _checkpoint(self.model, self.spec, self.cfg, self.ds, done, self.test_acc, self.net_mean,
-                           self.net_std)
+        ckpt = _checkpoint(evaluated_model(self.model, self.ema), self.spec, self.cfg, self.ds, done, self.test_acc,
+                           self.net_mean, self.net_std)
         self.store.save_checkpoint(self.run_id, "last", ckpt)
         if self.test_acc > self.best_acc:
             self.best_acc = self.test_acc

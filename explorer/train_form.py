@@ -9,7 +9,7 @@ import zlib
 import streamlit as st
 
 from alexnet import analyze, get_spec, jobs, list_presets
-from alexnet.config import OPTIONS, RECIPES, Option, Widget, make_config
+from alexnet.config import BUDGET_EPOCHS, OPTIONS, RECIPES, Option, Widget, make_config
 from alexnet.data import DATASETS, DatasetInfo, can_download, dataset_info, offline_message
 from alexnet.devices import available_devices
 from alexnet.spec import NetSpec, SpecError
@@ -68,14 +68,17 @@ def config_widgets(dataset: str) -> tuple[str, dict]:
                           help="settings from the tutorials; every field below starts from the recipe")
     base = make_config(recipe).to_dict()
     key = f"tr_{recipe}_"  # widgets restart from the recipe's values when the recipe changes
-    rows = {"main": st.columns(3), "extra": [st.container()], "aug": st.columns(3)}
+    rows = {"top": [st.container()], "main": st.columns(3), "extra": [st.container()], "aug": st.columns(3)}
     chosen: dict = {}
-    for name, opt in OPTIONS.items():
+    # the top row first: the widgets below may depend on it (no Epochs box with a time budget)
+    for name, opt in sorted(OPTIONS.items(), key=lambda kv: kv[1].page is None or kv[1].page.row != "top"):
         w = opt.page
         if w is None or (w.only_with and chosen.get(w.only_with[0]) != w.only_with[1]):
             continue
         with rows[w.row][w.col]:
             chosen[name] = _widget(opt, w, base[name], key + w.key)
+    if chosen.get("max_seconds"):  # the time budget, not the epoch count, ends the run
+        chosen["epochs"] = BUDGET_EPOCHS
     return recipe, make_config(recipe, **chosen, dataset=dataset or "digits").to_dict()
 
 
@@ -87,6 +90,9 @@ def _widget(opt: Option, w: Widget, value, key: str):
                             help=w.help)
     if w.kind == "devices":
         return st.selectbox(w.label, available_devices(), key=key, help=w.help)
+    if w.kind == "budget":
+        return st.radio(w.label, list(w.choices), index=list(w.choices).index(value) if value in w.choices else 0,
+                        format_func=budget_label, horizontal=True, key=key, help=w.help)
     if w.kind == "checkbox":
         return st.checkbox(w.label, value=bool(value), key=key, help=w.help)
     lo, hi = opt.kind(w.lo), opt.kind(w.hi)
@@ -96,6 +102,14 @@ def _widget(opt: Option, w: Widget, value, key: str):
     got = opt.kind(st.number_input(w.label, min_value=lo, max_value=hi, value=start, step=w.step, format=w.fmt,
                                    key=key, help=w.help))
     return None if w.zero_is_none and not got else got
+
+
+def budget_label(seconds: float | None) -> str:
+    """'1 minute', '3 minutes', … or 'the epochs below' for no time budget."""
+    if not seconds:
+        return "the epochs below"
+    minutes = seconds / 60
+    return f"{minutes:g} minute{'s' if minutes != 1 else ''}"
 
 
 def run_name_input(default: str) -> str:

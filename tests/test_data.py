@@ -5,16 +5,20 @@ preprocessing/augmentation."""
 from __future__ import annotations
 
 import gzip
+import os
 import pickle
 import struct
+import subprocess
+import sys
 import urllib.error
 
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED_DATA
+from conftest import ROOT, SHARED_DATA
 from PIL import Image
 
+from alexnet import data
 from alexnet.data import DatasetError, adapt_stats, augment, channel_stats, load_dataset, preprocess
 
 
@@ -81,6 +85,45 @@ def test_digits_is_embedded_stratified_and_deterministic():
     assert counts.min() >= 35 and counts.max() <= 37  # stratified: ~36 per class
     assert int(a.x_train.max()) == 255 and int(a.x_train.min()) == 0
     assert len(a.mean) == 1 and 0 < a.mean[0] < 1 and a.std[0] > 0
+
+
+def _digits_in_subprocess(cache_home, code: str) -> str:
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache_home)}
+    p = subprocess.run([sys.executable, "-c", "import sys; from alexnet.data import load_digits; ds = load_digits(); "
+                        + code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.strip()
+
+
+def test_digits_second_load_does_not_import_sklearn(tmp_path):
+    """Start-up cost (issue 15): importing scikit-learn takes 1-2 s; the split is cached after the first load."""
+    show = "print('sklearn' in sys.modules, int(ds.x_train.sum()), ds.y_test.tolist()[:20])"
+    first = _digits_in_subprocess(tmp_path, show)
+    second = _digits_in_subprocess(tmp_path, show)
+    assert first.startswith("True") and second.startswith("False")
+    assert first.split(" ", 1)[1] == second.split(" ", 1)[1]  # the same images and labels
+
+
+@pytest.mark.parametrize("damage", ["missing", "garbage", "wrong shape"])
+def test_digits_cache_is_sklearns_split(tmp_path, monkeypatch, damage):
+    from sklearn.datasets import load_digits as sk_digits
+    from sklearn.model_selection import train_test_split
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cache = data.digits_cache_path()
+    cache.parent.mkdir(parents=True)
+    if damage == "garbage":
+        cache.write_bytes(b"not a zip")
+    elif damage == "wrong shape":
+        np.savez(cache, x_train=np.zeros((3, 8, 8), np.uint8), y_train=np.zeros(3), x_test=np.zeros((1, 8, 8), np.uint8),
+                 y_test=np.zeros(1))
+    load_dataset("digits")
+    ds = load_dataset("digits")  # from the cache now
+    d = sk_digits()
+    x = np.rint(d.images * 255 / 16).astype(np.uint8)
+    xtr, xte, ytr, yte = train_test_split(x, d.target, test_size=0.2, random_state=0, stratify=d.target)
+    assert np.array_equal(ds.x_train[:, 0].numpy(), xtr) and np.array_equal(ds.x_test[:, 0].numpy(), xte)
+    assert ds.y_train.tolist() == ytr.tolist() and ds.y_test.tolist() == yte.tolist()
 
 
 # ---- torchvision formats -----------------------------------------------------------------

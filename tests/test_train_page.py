@@ -201,3 +201,26 @@ def test_time_real_steps_replaces_the_mac_estimate(page):
     assert "timed training steps" in metric.proto.help
     assert not [b for b in page.button if b.key == "tr_measure"]  # measured once per setting
     assert before  # the MAC estimate was shown before
+
+
+def test_time_budget_is_the_simplest_launch(page, runs_dir):
+    """Issue 15: 'train for 1 / 3 / 10 minutes' — the budget replaces the Epochs box, the run
+    is stored with max_seconds (the schedule anneals to it) and enough epochs that the
+    budget ends it, and the whole-run estimate is at most the budget."""
+    from alexnet.config import BUDGET_EPOCHS
+    from alexnet.textfmt import fmt_seconds
+
+    budget = page.radio(key="tr_quick_budget")
+    assert budget.value is None and list(budget.options) == ["the epochs below", "1 minute", "3 minutes", "10 minutes"]
+    assert page.number_input(key="tr_quick_epochs").value == make_config("quick").epochs
+    budget.set_value(60.0)
+    page.run()
+    assert not page.exception, page.exception
+    assert not [w for w in page.number_input if w.key == "tr_quick_epochs"]  # no Epochs box with a budget
+    whole = next(m for m in page.metric if m.label == "Whole run (est.)").value
+    assert whole == fmt_seconds(60.0)  # 200 epochs would take longer than a minute: the budget ends it
+    page.button(key="tr_launch").click()
+    page.run()
+    rid = page.selectbox(key="tr_watch_sel").value
+    cfg = jobs.get_manager(runs_dir).store().get_run(rid)["config"]
+    assert cfg["max_seconds"] == 60.0 and cfg["epochs"] == BUDGET_EPOCHS and cfg["schedule"] == "onecycle"
