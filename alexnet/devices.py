@@ -55,6 +55,16 @@ def device_key(name: str | None) -> str:
     return "cuda:0" if name == "cuda" else name
 
 
+def gpu_count() -> int:
+    """CUDA GPUs on this machine (0 without CUDA): how many a multi-GPU run may use."""
+    try:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception:  # torch missing or broken: no GPU
+        return 0
+
+
 def available_devices() -> list[str]:
     """Devices a run can be sent to on this machine, 'auto' first."""
     out = ["auto", "cpu"]

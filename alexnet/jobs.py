@@ -98,12 +98,18 @@ class Job:
     popen: Any  # subprocess.Popen or a test double with poll()/send_signal()/pid
     log: Path
     started: float = field(default_factory=time.time)
+    devices: tuple[str, ...] = ()  # every device it holds (several GPUs under torchrun)
 
 
-def default_launcher(run_id: str, root: Path, log: Path) -> subprocess.Popen:
-    """Spawn the engine on one queued run: a fresh interpreter, output to a log file."""
+def default_launcher(run_id: str, root: Path, log: Path, devices: tuple[str, ...] = ()) -> subprocess.Popen:
+    """Spawn the engine on one queued run: a fresh interpreter, output to a log file.  With
+    several ``devices`` (cuda:i, reserved by the scheduler) it runs one process per GPU
+    through torchrun (``--nproc``), seeing only those GPUs."""
     cmd = [sys.executable, "-m", "alexnet", "train", "--run-id", str(run_id), "--runs-dir", str(root)]
     env = dict(os.environ, ALEXNET_RUNS_DIR=str(root), PYTHONUNBUFFERED="1", TQDM_MININTERVAL="2")
+    if len(devices) > 1:
+        cmd += ["--nproc", str(len(devices))]
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(d.split(":")[1] for d in devices)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:  # its own session: Ctrl-C in the server's terminal does not reach it
@@ -166,6 +172,10 @@ class JobManager:
         """Queue a run; it starts as soon as its device is free.  Returns its id."""
         rid = self.store().create_run(name, spec, config, experiment_id=experiment_id)
         m = dict(meta or {}, device_key=device_key(config.get("device")), submitted=time.time())
+        gpus = int((meta or {}).get("gpus") or 1)
+        if gpus > 1:  # one process per GPU through torchrun: the run holds all of them
+            m["device_keys"] = [f"cuda:{i}" for i in range(gpus)]
+            m["device_key"] = m["device_keys"][0]
         p = self.meta_path(rid)
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_suffix(".tmp")
@@ -277,39 +287,47 @@ class JobManager:
             runs = store.list_runs()
             busy: dict[str, set[str]] = {}
             for rid, job in self.jobs.items():
-                busy.setdefault(job.device, set()).add(rid)
+                for d in job.devices or (job.device,):
+                    busy.setdefault(d, set()).add(rid)
             queued = []
             reap = getattr(store, "reap", None)
             if callable(reap) and reap():  # runs whose process died elsewhere → 'interrupted'
                 runs = store.list_runs()
             for r in runs:
                 if r["status"] == "running" and r["id"] not in self.jobs:
-                    busy.setdefault(self._device_of(r), set()).add(r["id"])
+                    for d in self._devices_of(r):
+                        busy.setdefault(d, set()).add(r["id"])
                 elif r["status"] == "queued" and r["id"] not in self.jobs:
                     queued.append(r)
             queued.sort(key=lambda r: r["created"])
             for r in queued:
-                dev = self._device_of(r)
-                if len(busy.get(dev, ())) >= self.per_device:
+                devs = self._devices_of(r)
+                if any(len(busy.get(d, ())) >= self.per_device for d in devs):
                     continue
                 if not self._try_lock():
                     break  # another scheduler (server) launches; we only watch
-                self._launch(store, r, dev)
-                busy.setdefault(dev, set()).add(r["id"])
+                self._launch(store, r, devs)
+                for d in devs:
+                    busy.setdefault(d, set()).add(r["id"])
             work = bool(self.jobs) or bool(queued)
             if not self.jobs:
                 self._unlock()
             return work
 
-    def _launch(self, store, run: dict, dev: str) -> None:
+    def _devices_of(self, run: dict) -> tuple[str, ...]:
+        """Every device the run holds: one, or the GPUs of a multi-GPU (torchrun) run."""
+        return tuple(self.meta(run["id"]).get("device_keys") or ()) or (self._device_of(run),)
+
+    def _launch(self, store, run: dict, devs: tuple[str, ...]) -> None:
         rid = run["id"]
         log = self.log_path(rid)
-        try:
-            popen = self.launcher(rid, self.root, log)
+        try:  # several devices: the launcher starts torchrun on them
+            popen = self.launcher(rid, self.root, log, devices=devs) if len(devs) > 1 else \
+                self.launcher(rid, self.root, log)
         except Exception as e:  # no interpreter, no fork: a failed run, not a crash
             store.set_status(rid, "failed", error=f"could not start the training process: {e}")
             return
-        self.jobs[rid] = Job(rid, dev, popen, log)
+        self.jobs[rid] = Job(rid, devs[0], popen, log, devices=devs)
 
     def _reap(self, store) -> None:
         for rid, job in list(self.jobs.items()):

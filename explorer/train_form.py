@@ -8,7 +8,7 @@ import zlib
 
 import streamlit as st
 
-from alexnet import analyze, get_spec, jobs, list_presets
+from alexnet import analyze, devices, get_spec, jobs, list_presets
 from alexnet.config import BUDGET_EPOCHS, OPTIONS, RECIPES, Option, Widget, make_config
 from alexnet.data import DATASETS, DatasetInfo, can_download, dataset_info, offline_message
 from alexnet.devices import available_devices
@@ -110,6 +110,34 @@ def budget_label(seconds: float | None) -> str:
         return "the epochs below"
     minutes = seconds / 60
     return f"{minutes:g} minute{'s' if minutes != 1 else ''}"
+
+
+def gpu_picker(cfg: dict, busy: set[str] = frozenset()) -> int:
+    """'GPUs: 1 … N' when this machine has several GPUs and the run may use any of them
+    (device auto or cuda); default all that are free.  1 (no widget) otherwise."""
+    n = devices.gpu_count()
+    if n < 2 or cfg.get("device") not in ("auto", "cuda"):
+        return 1
+    free = max(1, n - len({d for d in busy if d.startswith("cuda")}))
+    gpus = st.selectbox("GPUs", list(range(1, n + 1)), index=free - 1, key="tr_gpus",
+                        help="one training process per GPU (torchrun, DistributedDataParallel); the batch size "
+                             "is the global batch, split over the GPUs")
+    if cfg["batch_size"] % gpus:
+        st.error(f"The batch size {cfg['batch_size']} does not split over {gpus} GPUs: use a multiple of {gpus}.",
+                 icon=":material/error:")
+    return gpus
+
+
+def spread_over(est: dict, gpus: int) -> dict:
+    """The estimate for ``gpus`` GPUs: linear scaling (an upper bound; bench/scaling.py measures it)."""
+    if gpus < 2:
+        return est
+    out = dict(est, device=f"{est['device']} × {gpus}", basis=f"{est.get('basis', '')}, ÷ {gpus} GPUs "
+               "assuming linear scaling (an upper bound)")
+    for k in ("seconds_per_epoch", "seconds_total", "step_seconds"):
+        if out.get(k):
+            out[k] = out[k] / gpus
+    return out
 
 
 def run_name_input(default: str) -> str:

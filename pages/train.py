@@ -54,6 +54,7 @@ with left:
 with right:
     st.subheader("2 · Recipe and settings")
     recipe, cfg = train_form.config_widgets(dataset)
+    gpus = train_form.gpu_picker(cfg, {q["device"] for q in mgr.queue() if q["position"] == 0})  # 1 without GPUs
     with st.expander("Share this network and these settings by link", icon=":material/link:"):
         share.copy_link({**share.network_params(cur if source == "current" else get_spec(preset)),
                          **share.train_params(recipe, cfg, dataset)}, "this network and these settings")
@@ -65,6 +66,7 @@ est = estimate.estimate(spec, dataset=dataset if not blocker else "digits", batc
                     epochs=cfg["epochs"], device=cfg["device"], precision=cfg.get("precision", "fp32"),
                     optimizer=cfg.get("optimizer", "sgd"), train_subset=cfg.get("train_subset") or None,
                     measured_step_s=step_s)
+est = train_form.spread_over(est, gpus)
 if blocker:  # no sizes to estimate from: show the memory (it does not depend on them), not a time
     est["seconds_per_epoch"] = est["seconds_total"] = None
 if cfg.get("max_seconds") and est["seconds_total"]:  # a time budget ends the run when it is spent
@@ -93,7 +95,7 @@ with left:
     if st.button("Train", icon=":material/rocket_launch:", type="primary", key="tr_launch",
                  disabled=bool(errors) or bool(blocker)):
         rid = mgr.submit(name, spec.to_dict(), cfg, meta={"recipe": recipe, "estimate": est,
-                                                         "network_source": source})
+                                                         "network_source": source, "gpus": gpus})
         st.session_state["tr_watch"] = rid
         st.toast(f"Run {rid} queued")
 
