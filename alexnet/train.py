@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import resource
 import signal
 import sys
 import threading
@@ -718,7 +719,8 @@ class _Training:
         # which test images were right (paired comparisons between runs); the last epoch's stays
         self.store.save_test_record(self.run_id, {"epoch": done, "n": len(ds.y_test),
                                                   "correct": pack_correct(torch.cat(hits).tolist() if hits else [])})
-        peak = torch.cuda.max_memory_allocated(self.device) if self.device.type == "cuda" else None
+        peak = (torch.cuda.max_memory_allocated(self.device) if self.device.type == "cuda"  # CPU: the process's RSS
+                else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)  # (Linux counts it in KiB)
         self.store.log_epoch(self.run_id, {"epoch": done, "train_loss": train_loss, "train_acc": train_acc,
                                            "test_loss": test_loss, "test_acc": self.test_acc,
                                            "epoch_seconds": round(totals.seconds, 3), "peak_mem_bytes": peak})

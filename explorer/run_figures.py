@@ -89,10 +89,12 @@ def thin(x: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np
     return x[idx], y[idx]
 
 
-def _layout(fig: go.Figure, title: str, xtitle: str, ytitle: str, height: int = 300) -> go.Figure:
+def _layout(fig: go.Figure, title: str, xtitle: str, ytitle: str, height: int = 300, *, x: dict | None = None,
+            y: dict | None = None) -> go.Figure:
+    """Title, axis titles (and ``x``/``y`` axis settings), margins; keeps the zoom across refreshes."""
     lay = dict(title=dict(text=title, x=0, font=dict(size=14)), height=height,
                margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25),
-               xaxis=dict(title=dict(text=xtitle)), yaxis=dict(title=dict(text=ytitle)),
+               xaxis=dict(title=dict(text=xtitle), **(x or {})), yaxis=dict(title=dict(text=ytitle), **(y or {})),
                uirevision="keep")  # keep the user's zoom across refreshes
     if fig.layout.annotations:  # set before (the "no data yet" note)
         lay["annotations"] = [a.to_plotly_json() for a in fig.layout.annotations]
@@ -140,7 +142,12 @@ def accuracy_figure(epochs: Sequence[dict]) -> go.Figure:
     else:
         _empty(fig, "accuracy appears after the first epoch")
     fig.update_yaxes(range=[0, 100])
-    return _layout(fig, "Accuracy per epoch", "epoch", "accuracy (%)")
+    return _layout(fig, "Accuracy per epoch", "epoch", "accuracy (%)", x=epoch_ticks(len(epochs)))
+
+
+def epoch_ticks(n: int) -> dict:
+    """Whole-epoch ticks (1, 2, 3 … or every k-th for a long run), never 1.5."""
+    return dict(tickmode="linear", tick0=0, dtick=max(1, -(-n // 10)))
 
 
 def lr_figure(steps: Sequence[dict], max_points: int = MAX_POINTS) -> go.Figure:
@@ -161,18 +168,21 @@ def throughput_figure(steps: Sequence[dict], max_points: int = MAX_POINTS) -> go
         _line(fig, sx, sy, "images/s", PALETTE[3])
     else:
         _empty(fig, "no steps yet")
-    return _layout(fig, "Throughput", "step", "images per second")
+    return _layout(fig, "Throughput", "step", "images per second", y=dict(rangemode="tozero"))
 
 
-def memory_figure(epochs: Sequence[dict]) -> go.Figure:
-    """Peak accelerator memory per epoch (MB); CPU runs record none."""
+def memory_figure(epochs: Sequence[dict], device: str | None = None) -> go.Figure:
+    """Peak memory per epoch (MB): the accelerator's on a GPU run, the training process's
+    resident memory (RSS) on a CPU run."""
     fig = go.Figure()
+    gpu = bool(device) and not str(device).startswith("cpu")
     y = column(epochs, "peak_mem_bytes") if epochs else np.array([])
     if len(y) and np.any(np.isfinite(y) & (y > 0)):
         fig.add_bar(x=column(epochs, "epoch"), y=y / 2**20, name="peak memory", marker_color=PALETTE[4])
     else:
-        _empty(fig, "no GPU memory recorded (CPU run, or no epoch yet)")
-    return _layout(fig, "Peak GPU memory", "epoch", "MB")
+        _empty(fig, "memory appears after the first epoch")
+    title = "Peak GPU memory" if gpu else "Peak memory of the training process (RSS)"
+    return _layout(fig, title, "epoch", "MB", x=epoch_ticks(len(epochs)))
 
 
 def elapsed(epochs: Sequence[dict], started: float | None) -> np.ndarray:

@@ -223,8 +223,9 @@ def estimate_table(meta: dict, got: dict) -> None:
     rows = [
         {"": "seconds per epoch", "estimated": fmt_seconds(est.get("seconds_per_epoch")),
          "measured": fmt_seconds(got["seconds_per_epoch"])},
-        {"": "training memory", "estimated": human_bytes(est["memory_bytes"]) if est.get("memory_bytes") else "—",
-         "measured": human_bytes(got["peak_mem_bytes"]) if got["peak_mem_bytes"] else "— (CPU: not measured)"},
+        {"": "training memory (measured: GPU peak; on a CPU the process's RSS)",
+         "estimated": human_bytes(est["memory_bytes"]) if est.get("memory_bytes") else "—",
+         "measured": human_bytes(got["peak_mem_bytes"]) if got["peak_mem_bytes"] else "—"},
         {"": "images per second", "estimated": (f"{est['train_images'] / est['seconds_per_epoch']:,.0f}"
                                                  if est.get("seconds_per_epoch") else "—"),
          "measured": f"{got['images_per_sec']:,.0f}" if got["images_per_sec"] else "—"},
@@ -286,7 +287,7 @@ def live_panel(mgr: jobs.JobManager, run_id: str, *, key: str = "live") -> None:
         c = st.columns(3)
         c[0].plotly_chart(rf.lr_figure(cols), key=f"{key}_lr_{run_id}", width="stretch")
         c[1].plotly_chart(rf.throughput_figure(cols), key=f"{key}_ips_{run_id}", width="stretch")
-        c[2].plotly_chart(rf.memory_figure(epochs), key=f"{key}_mem_{run_id}", width="stretch")
+        c[2].plotly_chart(rf.memory_figure(epochs, run.get("device")), key=f"{key}_mem_{run_id}", width="stretch")
         if run["status"] not in ("queued",):
             estimate_table(meta, measured(run, cols, epochs))
 

@@ -168,3 +168,53 @@ def test_start_here_names_each_tutorial_and_shows_every_row():
     if at.dataframe:  # a data grid scrolls inside itself past ~10 rows unless it is given the height
         height = at.dataframe[0].proto.height
         assert height >= 35 * (len(df) + 1), f"rows hidden behind the table's scroll (height {height})"
+
+
+# ---- 13: charts say what they show ---------------------------------------------------------
+def _epochs(n: int, peak=None) -> list[dict]:
+    return [{"epoch": e, "train_acc": 0.5, "test_acc": 0.6, "peak_mem_bytes": peak} for e in range(1, n + 1)]
+
+
+def test_accuracy_per_epoch_has_whole_epoch_ticks():
+    from explorer import run_figures as rf
+
+    for n in (3, 40):
+        x = rf.accuracy_figure(_epochs(n)).layout.xaxis
+        assert x.tickmode == "linear" and x.dtick >= 1 and float(x.dtick).is_integer(), (n, x)
+        assert n / x.dtick <= 12, "at most a dozen ticks"
+
+
+def test_throughput_axis_starts_at_zero():
+    from explorer import run_figures as rf
+
+    steps = [{"step": s, "images_per_sec": 900.0 + s} for s in range(1, 50)]
+    assert rf.throughput_figure(steps).layout.yaxis.rangemode == "tozero"
+
+
+def test_a_cpu_run_charts_process_memory_not_an_empty_gpu_chart():
+    from explorer import run_figures as rf
+
+    fig = rf.memory_figure(_epochs(2, peak=300 * 2**20), device="cpu (2 threads)")
+    assert "GPU" not in fig.layout.title.text and "process" in fig.layout.title.text.lower()
+    assert len(fig.data) == 1 and list(fig.data[0].y) == [300, 300]
+    gpu = rf.memory_figure(_epochs(2, peak=2**30), device="cuda:0")
+    assert "GPU" in gpu.layout.title.text
+    empty = rf.memory_figure([], device="cpu")
+    assert all("GPU" not in a.text for a in empty.layout.annotations)
+
+
+def test_a_cpu_training_run_records_its_peak_process_memory(tmp_path):
+    import resource
+
+    from alexnet.data import load_dataset
+    from alexnet.runs import RunStore
+    from alexnet.train import make_config, train
+    from tests.train_helpers import TINY
+
+    store = RunStore(tmp_path)
+    r = train(TINY, make_config("quick", epochs=1, batch_size=128, cpu_threads=1), store=store, progress=False,
+              dataset=load_dataset("digits"))
+    assert r["status"] == "completed", r
+    peak = store.epoch_metrics(r["run_id"])[-1]["peak_mem_bytes"]
+    here = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # this process trained it (Linux: KiB)
+    assert peak and 50 * 2**20 < peak <= here, peak
