@@ -190,7 +190,7 @@ class Dist:
             loss, acc = evaluate_fn(x, y, hits)
             return loss, acc, hits
         lo, hi = self.bounds(len(y))
-        mine = x.select(slice(lo, hi)) if hasattr(x, "select") else x[lo:hi]  # streamed images stay lazy
+        mine = x.part(slice(lo, hi)) if hasattr(x, "part") else x[lo:hi]  # streamed images stay on disk
         loss, acc = evaluate_fn(mine, y[lo:hi], hits)
         n = hi - lo
         loss_sum, right, total = self.sum_(loss * n, acc * n, n)
@@ -297,6 +297,7 @@ def torchrun_args(nproc: int, nnodes: str | None, rdzv_endpoint: str | None, tra
 def launch(nproc: int, nnodes: str | None, rdzv_endpoint: str | None, train_args: list[str]) -> tuple[int, str | None]:
     """Run ``train_args`` as ``nproc`` processes per machine through torch.distributed.run.
     Returns (exit code, why it failed or None)."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
 
@@ -308,6 +309,8 @@ def launch(nproc: int, nnodes: str | None, rdzv_endpoint: str | None, train_args
         return 0, None
     except ChildFailedError as e:
         return 1, failure_text(e)
+    except SignalException as e:  # SIGTERM/SIGINT to the launcher: torchrun passed it on to every rank
+        return 128 + int(e.sigval), f"the launcher was stopped by {e.sigval.name}"
 
 
 def failure_text(e) -> str:

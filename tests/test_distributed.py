@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -141,12 +142,18 @@ def test_two_processes_train_like_one_with_one_run_row_and_each_step_once(tmp_pa
     assert (got["conv1.weight"] - init).abs().max() > 1e-3
 
 
-def test_a_stop_request_reaches_both_ranks_and_one_checkpoint_is_written(tmp_path):
+@pytest.mark.parametrize("how, reason", [("store", "stop requested"), ("sigterm", "stopped by SIGTERM")])
+def test_a_stop_reaches_both_ranks_and_one_checkpoint_is_written(tmp_path, how, reason):
+    """The app stops a run both ways: the store's stop flag (read by rank 0) and SIGTERM to
+    the launcher (torchrun passes it on to every rank)."""
     proc = _launch(tmp_path, "--batch-size", "32", "--epochs", "200")
     store = RunStore(tmp_path / "runs", reap=False)
     try:
         rid = _wait_steps(store, proc, 3)
-        store.request_stop(rid)
+        if how == "store":
+            store.request_stop(rid)
+        else:
+            proc.send_signal(signal.SIGTERM)
         t0 = time.time()
         out, err = proc.communicate(timeout=90)
     finally:
@@ -157,7 +164,8 @@ def test_a_stop_request_reaches_both_ranks_and_one_checkpoint_is_written(tmp_pat
     assert proc.returncode == 0, err[-3000:]
     assert time.time() - t0 < 55
     run = _only_run(tmp_path)
-    assert run["status"] == "stopped" and run["error"] == "stop requested"
+    assert run["status"] == "stopped" and run["error"] == reason
+    assert json.loads(out.strip().splitlines()[-1])["status"] == "stopped"
     steps = [r["step"] for r in store.step_metrics(rid)]
     assert steps == list(range(1, len(steps) + 1))
     files = sorted(p.name for p in store.run_dir(rid).iterdir() if p.suffix == ".pt")
