@@ -173,11 +173,10 @@ def _window(c: _Ctx, chans, pad_value: float, pad_note: str) -> Window:
 @explainer("conv")
 def _conv(c: _Ctx) -> Explanation:
     o = c.unit[0]
-    w = c.module.weight.detach().double().numpy()
-    per = w.shape[1]
-    first = o // (w.shape[0] // c.layer.groups) * per
+    out_channels, per = c.module.weight.shape[:2]
+    first = o // (out_channels // c.layer.groups) * per
     win = _window(c, range(first, first + per), 0.0, "padding holds zeros")
-    win.kernel = w[o]
+    win.kernel = c.module.weight.detach()[o].double().numpy()
     win.bias = float(c.module.bias.detach()[o]) if c.module.bias is not None else None
     sums = win.per_channel
     value = float(sums.sum()) + (win.bias or 0.0)
@@ -331,7 +330,7 @@ def _flatten(c: _Ctx) -> Explanation:
 @explainer("linear")
 def _linear(c: _Ctx) -> Explanation:
     j = c.unit[0]
-    w = c.module.weight.detach().double().numpy()[j]
+    w = c.module.weight.detach()[j].double().numpy()  # one row: fc1 of paper-2012 has 37 M weights
     prod = w * c.inp
     order = np.argsort(-np.abs(prod))
     top = order[:TOP_TERMS]
@@ -439,7 +438,7 @@ def slide(model: nn.Module, spec: NetSpec | dict | str, image: torch.Tensor, act
     rows = np.arange(-a.pad_before, a.size_in + a.pad_after)
     cols = np.arange(-b.pad_before, b.size_in + b.pad_after)
     padded, where = read(inp, [chan], rows, cols, info.dims, 0.0)
-    kernel = conv.weight.detach().double().numpy()[out_channel, in_channel]
+    kernel = conv.weight.detach()[out_channel, in_channel].double().numpy()
     dh, dw = conv.dilation
     sh, sw = conv.stride
     r = (np.arange(a.out) * sh)[:, None] + dh * np.arange(a.kernel)[None, :]

@@ -281,7 +281,7 @@ def _slide_shapes(s, y: int, x: int) -> list[dict]:
              "y1": y + 0.5, "line": {"color": "#ff2d2d", "width": 3}}]
 
 
-def slide_positions(out_h: int, out_w: int, row: int, max_frames: int = 225) -> list[tuple[int, int]]:
+def slide_positions(out_h: int, out_w: int, row: int, max_frames: int = 100) -> list[tuple[int, int]]:
     """Every output position in reading order, or — for a large map — the chosen unit's row."""
     if out_h * out_w <= max_frames:
         return [(y, x) for y in range(out_h) for x in range(out_w)]
@@ -295,19 +295,22 @@ def slide_figure(s, positions: list[tuple[int, int]], start: int, *, title: str,
     from plotly.subplots import make_subplots
 
     oh, ow = s.partial.shape
-    fig = make_subplots(1, 2, subplot_titles=["input channel (grey: padding; dotted: its edge)",
-                                                    "Σ input·weight, this channel"],
+    fig = make_subplots(1, 2, figure=AnimatedFigure(), subplot_titles=["input channel (grey: padding; dotted: its edge)",
+                                                    "Σ input·weight, this channel (faint: all of it)"],
                         horizontal_spacing=0.08)
     (ph, pw), (top, left) = s.padded.shape, s.offset
-    fig.add_trace(go.Heatmap(z=np.where(s.where == 0, s.padded, np.nan), x=np.arange(pw) + left,
+    fig.add_trace(go.Heatmap(z=np.where(s.where == 0, s.padded, np.nan).astype(np.float32), x=np.arange(pw) + left,
                              y=np.arange(ph) + top, colorscale="Viridis", showscale=False, hoverongaps=False,
                              hovertemplate="input row %{y}, col %{x}: %{z:.4g}<extra></extra>"), 1, 1)
-    revealed = [_revealed(s.partial, positions[: i + 1]) for i in range(len(positions))]
-    fig.add_trace(go.Heatmap(z=revealed[start], colorscale="RdBu", zmid=0.0, showscale=False,
-                             zmin=-float(np.abs(s.partial).max()), zmax=float(np.abs(s.partial).max()),
+    rows = sorted({y for y, _ in positions})  # the frames fill in these rows (all, or the unit's)
+    revealed = [_revealed(s.partial, rows, positions[: i + 1]) for i in range(len(positions))]
+    lim = float(np.abs(s.partial).max()) or 1.0
+    fig.add_trace(go.Heatmap(z=s.partial.astype(np.float32), colorscale="RdBu", zmin=-lim, zmax=lim, opacity=0.25,
+                             showscale=False, hoverinfo="skip"), 1, 2)  # the whole map, faint
+    fig.add_trace(go.Heatmap(z=revealed[start], y=rows, colorscale="RdBu", zmin=-lim, zmax=lim, showscale=False,
                              hovertemplate="row %{y}, col %{x}: %{z:.4g}<extra></extra>"), 1, 2)
-    fig.frames = [go.Frame(name=str(i), data=[go.Heatmap(z=z)], traces=[1],
-                           layout={"shapes": _slide_shapes(s, *positions[i])}) for i, z in enumerate(revealed)]
+    frames = [{"name": str(i), "data": [{"type": "heatmap", "z": z}], "traces": [2],
+               "layout": {"shapes": _slide_shapes(s, *positions[i])}} for i, z in enumerate(revealed)]
     fig.update_layout(title=title, height=500, margin={"l": 10, "r": 10, "t": 70, "b": 70},
                       plot_bgcolor=PAD_COLOUR, shapes=_slide_shapes(s, *positions[start]),
                       updatemenus=[_play_buttons(frame_ms)], sliders=[_frame_slider(positions, start)])
@@ -317,13 +320,27 @@ def slide_figure(s, positions: list[tuple[int, int]], start: int, *, title: str,
     fig.update_yaxes(range=[top + ph - 0.5, top - 0.5], scaleanchor="x", row=1, col=1)
     fig.update_xaxes(range=[-0.5, ow - 0.5], row=1, col=2)
     fig.update_yaxes(range=[oh - 0.5, -0.5], scaleanchor="x2", row=1, col=2)
+    fig.raw_frames = frames
     return fig
 
 
-def _revealed(partial: np.ndarray, done: list[tuple[int, int]]) -> np.ndarray:
-    z = np.full(partial.shape, np.nan)
+class AnimatedFigure(go.Figure):
+    """A figure whose animation frames are kept as plain dicts and added by ``to_dict`` (what
+    st.plotly_chart sends).  Plotly checks every frame object in Python, about 10 ms a frame:
+    seconds for the 225 frames of a 15×15 map on every rerun.  The frames here are built from
+    the same few keys each time (a heatmap's z, three rectangles)."""
+
+    raw_frames: list[dict] = []
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "frames": self.raw_frames}
+
+
+def _revealed(partial: np.ndarray, rows: list[int], done: list[tuple[int, int]]) -> np.ndarray:
+    """The rows ``rows`` of the map with the positions ``done`` filled in (the rest NaN)."""
+    z = np.full((len(rows), partial.shape[1]), np.nan, dtype=np.float32)
     for y, x in done:
-        z[y, x] = partial[y, x]
+        z[rows.index(y), x] = partial[y, x]
     return z
 
 
