@@ -193,7 +193,7 @@ class TrainConfig:
     cpu_threads: int | None = _opt(None, "PyTorch CPU threads (default: PyTorch's choice)", kind=int, lo=1, hi=1024,
                                    nullable=True)
     flip: bool = _opt(False, "random horizontal flips", kind=bool,
-                      page=Widget("checkbox", "Random horizontal flip", "flip", row="aug", col=0))
+                      page=Widget("checkbox", "Flips", "flip", row="aug", col=0))
     translate: float = _opt(0.0, "random shift, fraction of the input side (0.125 = 4 px at 32)", lo=0, hi=0.5,
                             page=Widget("slider", "Random shift (fraction of the side)", "translate", 0.0, 0.25,
                                         step=0.025, row="aug", col=1,

@@ -233,12 +233,11 @@ def table(summary: dict, sel: int) -> None:
         if seg.row is not None:
             row = seg.row
             box = st.container(key=f"fixrow{'err' if row['status'] == 'error' else ''}{p}_{row['index']}")
-            n = len(seg.fixes)
-            cols = box.columns([0.9] + [2] * n + [max(0.1, 6 - 2 * n)], vertical_alignment="center")
-            cols[0].markdown("**Fix:**")
+            line = box.container(horizontal=True, vertical_alignment="center")  # buttons as wide as their
+            line.markdown("**Fix:**", width="content")  # words, wrapping to a new line when the table is narrow
             for j, fix in enumerate(seg.fixes):
-                cols[j + 1].button(fix["label"], key=f"{p}_fix_{row['index']}_{j}", on_click=apply_fix,
-                                   args=(row["index"], fix), width="stretch")
+                line.button(fix["label"], key=f"{p}_fix_{row['index']}_{j}", on_click=apply_fix,
+                            args=(row["index"], fix), width="content")
             with box:
                 messages(_MSG, f"fix{row['index']}")
 

@@ -209,9 +209,9 @@ def params_macs_bars(summary: dict) -> go.Figure | None:
             "text": [f"{r[key + '_pct']:.0f}%" if r[key + "_pct"] >= 1 else "" for r in rows],
             "textposition": "outside", "cliponaxis": False,
         })
-    title = (f"Weights vs compute: {human_count(summary['total_params'])} parameters, "
-             f"{human_count(summary['total_macs'])} multiply-adds per image"
-             + (" (computed layers only)" if partial else ""))
+    title = (f"Weights vs compute<br><sub>{human_count(summary['total_params'])} parameters, "  # two short lines:
+             f"{human_count(summary['total_macs'])} multiply-adds per image"  # a half-width chart clips one long one
+             + ("<br>(the layers that compute)" if partial else "") + "</sub>")
     fig = {
         "data": traces,
         "layout": {
@@ -220,8 +220,9 @@ def params_macs_bars(summary: dict) -> go.Figure | None:
             "xaxis": {"title": {"text": "share of the network's total (%)"}, "range": [0, 112],
                       "ticksuffix": "%", "fixedrange": True},
             "yaxis": {"autorange": "reversed", "title": {"text": "layer"}, "fixedrange": True},
-            "legend": {"orientation": "h", "y": -0.25, "x": 0},
-            "height": 120 + 34 * len(rows), "margin": {"l": 8, "r": 8, "t": 34, "b": 8},
+            # the legend in its own strip under the axis title, never on it
+            "legend": {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0},
+            "height": 170 + 34 * len(rows), "margin": {"l": 8, "r": 8, "t": 64 if partial else 50, "b": 70},
             "font": FONT, "plot_bgcolor": "white",
         },
     }

@@ -212,7 +212,8 @@ def overlay_figure(runs: Sequence[dict], metric: str = "test_acc", x: str = "epo
     if metric.endswith("acc"):
         fig.update_yaxes(range=[0, 100])
     xt = "epoch" if x == "epoch" else "wall-clock time (s)"
-    return _layout(fig, f"{names.get(metric, metric)} vs {xt}", xt, names.get(metric, metric), height=340)
+    ticks = epoch_ticks(max((len(r["epochs"]) for r in runs), default=0)) if x == "epoch" else None
+    return _layout(fig, f"{names.get(metric, metric)} vs {xt}", xt, names.get(metric, metric), height=340, x=ticks)
 
 
 def point_count(fig: go.Figure) -> int:

@@ -93,6 +93,7 @@ def table_rows(runs: list[dict], metas: dict[str, dict], sizes: dict[str, dict |
         ti = (sizes or {}).get(r["id"]) or {}
         rows.append({
             "name": r["name"],
+            "created": datetime.fromtimestamp(r["created"]),  # early: never the half-hidden last column
             "network": (r.get("spec") or {}).get("name", "—"),
             "dataset": cfg.get("dataset", "—"),
             "recipe": recipe_of(r, metas.get(r["id"], {})),
@@ -104,7 +105,6 @@ def table_rows(runs: list[dict], metas: dict[str, dict], sizes: dict[str, dict |
             **({} if sizes is None else {
                 "trainable params": ti.get("trainable_params"), "non-trainable params": ti.get("non_trainable_params"),
                 "est. total size (MB)": round(ti["total_bytes"] / 1e6, 2) if ti else None}),
-            "created": datetime.fromtimestamp(r["created"]),
             "id": r["id"],
         })
     return rows

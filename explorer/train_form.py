@@ -203,7 +203,8 @@ def _use_subset(n: int) -> None:
 
 
 def speedup_buttons(spec: NetSpec, source: str) -> None:
-    c = st.columns(3)
+    row = st.container(horizontal=True)  # the buttons as wide as their labels, wrapping when the column is narrow
+    c = [row] * 3
     if "alexnet-cifar-32" in list_presets():
         c[0].button("Use alexnet-cifar-32", key="tr_fix_preset", on_click=_use_preset, args=("alexnet-cifar-32",))
     small = _smallest_input(spec if source == "current" else get_spec(st.session_state.get("tr_preset")))

@@ -178,8 +178,9 @@ def _epochs(n: int, peak=None) -> list[dict]:
 def test_accuracy_per_epoch_has_whole_epoch_ticks():
     from explorer import run_figures as rf
 
-    for n in (3, 40):
-        x = rf.accuracy_figure(_epochs(n)).layout.xaxis
+    for n, fig in [(n, f) for n in (3, 40) for f in (rf.accuracy_figure(_epochs(n)), rf.overlay_figure(
+            [{"label": "a", "epochs": _epochs(n)}], "test_acc", "epoch"))]:
+        x = fig.layout.xaxis
         assert x.tickmode == "linear" and x.dtick >= 1 and float(x.dtick).is_integer(), (n, x)
         assert n / x.dtick <= 12, "at most a dozen ticks"
 
@@ -218,3 +219,19 @@ def test_a_cpu_training_run_records_its_peak_process_memory(tmp_path):
     peak = store.epoch_metrics(r["run_id"])[-1]["peak_mem_bytes"]
     here = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # this process trained it (Linux: KiB)
     assert peak and 50 * 2**20 < peak <= here, peak
+
+
+def _title_lines(fig) -> list[str]:
+    return [re.sub(r"<[^>]+>", "", s) for s in re.split(r"<br>", fig.layout.title.text)]
+
+
+def test_the_weights_vs_compute_chart_keeps_its_title_and_legend_clear():
+    from alexnet import get_spec, summarize
+    from explorer import figures
+
+    for preset in ("paper-2012", "paddle-cifar10-32"):  # the second collapses: partial totals
+        fig = figures.params_macs_bars(summarize(get_spec(preset)))
+        assert max(len(s) for s in _title_lines(fig)) <= 60, _title_lines(fig)  # fits a half-width chart
+        leg = fig.layout.legend
+        assert leg.yref == "container" and leg.yanchor == "bottom", "the legend has its own strip"
+        assert fig.layout.margin.b >= 60, "room under the axis title for the legend"
