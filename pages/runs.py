@@ -23,7 +23,8 @@ metas = {r["id"]: mgr.meta(r["id"]) for r in runs}
 label = {r["id"]: f"{r['name']} ({r['id']})" for r in runs}
 st.dataframe(rv.table_rows(runs, metas, rv.torchinfo_sizes(runs)), hide_index=True, width="stretch", key="runs_table",
              column_config={**rv.TABLE_COLUMNS,
-                            "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm:ss"),
+                            "name": st.column_config.TextColumn("name", pinned=True),  # stays while scrolling
+                            "created": st.column_config.DatetimeColumn("created", format="MMM D HH:mm"),
                             "best test acc (%)": st.column_config.NumberColumn(format="%.2f")})
 st.caption(f"{len(runs)} runs in {mgr.root} · click a column header to sort")
 
@@ -58,7 +59,7 @@ st.subheader("Manage a run")
 rid = st.selectbox("Run", list(by_id), format_func=label.get, key="rn_run")
 run = by_id[rid]
 rv.status_line(mgr, run)
-a, b, c, d = st.columns(4)
+a, b, c, d = st.columns([1, 1.25, 1.45, 0.6])  # the longest labels whole at 1280 px
 with a:
     new = st.text_input("Name", value=run["name"], key=f"rn_name_{rid}", max_chars=200)
     if st.button("Rename", key="rn_rename", disabled=new.strip() in ("", run["name"])):
