@@ -39,7 +39,7 @@ def test_link_reproduces_the_network_in_a_fresh_session(browser, app_server):
         total = summarize(spec)["total_params"]
         assert f"({total:,})" in pg.locator('[data-testid="stSidebar"]').inner_text()  # the sidebar agrees
         shown = pg.locator('[data-testid="stCode"]', has_text="net=").first.inner_text()
-        assert share.network_params(spec)["net"] in shown.replace("\n", "")  # the box to copy it from
+        assert f"/architecture?net={share.network_params(spec)['net']}" in shown.replace("\n", "")  # to copy
         screenshot(pg, "share_link_opened")
     finally:
         ctx.close()
