@@ -44,13 +44,20 @@ FLAT_INSERT = tuple(sorted((n for n, lt in L.REGISTRY.items() if lt.insertable a
 
 _SEL, _EPOCH, _MSG, _IO_MSG, _TYPED, _BATCH = ("arch_sel", "arch_epoch", "arch_msg", "arch_io_msg",
                                                 "arch_typed", "arch_batch")
+_KEYS_AT, _OWN_AT = "arch_keys_at", "arch_own_at"  # see prefix()
 
 
 # --------------------------------------------------------------------------------------
 # actions (pure-ish: they only touch session state through explorer.state and the keys above)
 # --------------------------------------------------------------------------------------
 def prefix() -> str:
-    return f"arch{version()}e{st.session_state.get(_EPOCH, 0)}"
+    """Widget keys: new ones (widgets drawn afresh from the spec) after every change, except one
+    that a widget made itself (its value already is the spec's).  Rebuilding ~20 widgets costs
+    the browser far more than the table (bench/browser_latency.py), so a slider keeps its key."""
+    v = version()
+    if st.session_state.get(_OWN_AT) != v or _KEYS_AT not in st.session_state:
+        st.session_state[_KEYS_AT] = v
+    return f"arch{st.session_state[_KEYS_AT]}e{st.session_state.get(_EPOCH, 0)}"
 
 
 def _refuse(text: str, where: str = "layer") -> None:
@@ -61,9 +68,9 @@ def _refuse(text: str, where: str = "layer") -> None:
 
 
 def commit(make: Callable[[NetSpec], NetSpec], done: str | None = None, base: str | None = None,
-           where: str = "layer") -> bool:
+           where: str = "layer", own: bool = False) -> bool:
     """Apply an edit if the result is a valid network within the budget; a refusal is said
-    at ``where`` (see _refuse)."""
+    at ``where`` (see _refuse).  ``own``: the edit is a widget's own new value (see prefix)."""
     try:
         new = make(current_spec())
     except (SpecError, ValueError, TypeError, KeyError) as e:
@@ -74,6 +81,7 @@ def commit(make: Callable[[NetSpec], NetSpec], done: str | None = None, base: st
         _refuse(f"Not applied — the network would be too big: it {problem}", where)
         return False
     set_spec(new, base=base)
+    st.session_state[_OWN_AT] = version() if own else None
     st.session_state[_MSG] = ("success", done) if done else None
     st.session_state[_IO_MSG] = None
     n = len(new.layers)
@@ -106,7 +114,8 @@ def apply_fix(index: int, fix: dict) -> bool:
 
 
 def set_field(index: int, field: str, value) -> bool:
-    return commit(lambda s: s.with_layer(index, s.layers[index].replace(**{field: value})))
+    """A field widget's new value (only widgets call this)."""
+    return commit(lambda s: s.with_layer(index, s.layers[index].replace(**{field: value})), own=True)
 
 
 def change_type(index: int, new_type: str) -> bool:
@@ -222,7 +231,7 @@ def top_bar(spec: NetSpec) -> None:
 
 
 def _commit_input(field: str, key: str) -> None:
-    commit(lambda s: s.with_input(**{field: int(st.session_state[key])}), where="top")
+    commit(lambda s: s.with_input(**{field: int(st.session_state[key])}), where="top", own=True)
 
 
 def table(summary: dict, sel: int) -> None:
@@ -254,6 +263,7 @@ def totals(summary: dict) -> None:
                            help="for the training-memory estimate")
     s = SimpleNamespace(param_bytes=summary["param_bytes"], activation_bytes=summary["activation_bytes"])
     b.markdown(
+        ("Partial totals (layers before the collapse only): " if summary["errors"] else "") +
         f"**{summary['total_params']:,}** parameters ({human_count(summary['total_params'])}, "
         f"{human_bytes(summary['param_bytes'])} fp32) · **{human_count(summary['total_macs'])}** multiply-adds "
         f"per image · activations **{human_bytes(summary['activation_bytes'])}** per image, "
@@ -312,8 +322,9 @@ def layer_panel(spec: NetSpec, summary: dict) -> None:
         flag = {"inexact": " · inexact"}.get(r["status"], "")  # an error row already says ERROR
         return f"#{i} {r['name']} ({r['type']}) → {shape}{flag}"
 
-    st.selectbox("Layer to edit", range(len(spec.layers)), index=sel, format_func=label, key=f"{p}_sel",
-                 on_change=lambda: st.session_state.__setitem__(_SEL, st.session_state[f"{p}_sel"]))
+    sk = f"{p}v{version()}_sel"  # its labels show the shapes: a box kept across a change sends an old label back
+    st.selectbox("Layer to edit", range(len(spec.layers)), index=sel, format_func=label, key=sk,
+                 on_change=lambda: st.session_state.__setitem__(_SEL, st.session_state[sk]))
     row, layer = rows[sel], spec.layers[sel]
     if row["formula"] or row.get("params_formula"):
         lines = []

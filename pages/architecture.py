@@ -8,7 +8,7 @@ import streamlit as st
 
 from alexnet import SpecError, get_spec, pytorch_code
 from explorer import arch_table, editor, export_view, figures, share, verify_view
-from explorer.state import base_preset, current_spec, current_summary, summary_of, version
+from explorer.state import base_preset, current_spec, current_summary, summary_of
 
 editor.css()
 share.apply_network_link()  # a shared link's network, once per session
@@ -28,19 +28,31 @@ with right:
     st.caption(editor.BUDGET_TEXT)
 
 st.subheader("The network, drawn to scale")
-st.plotly_chart(figures.network_diagram(summary), key=f"arch_diagram_{version()}", width="stretch",
-                config={"displayModeBar": False})
-a, b = st.columns(2, gap="medium")
-bars = figures.params_macs_bars(summary)
-if bars is not None:
-    a.plotly_chart(bars, key=f"arch_bars_{version()}", width="stretch", config={"displayModeBar": False})
-base = summary_of(get_spec(base_preset()))
-diff = figures.diff_figure(base, summary)
-if diff is None:
-    b.info(f"No changes against the preset **{base_preset()}** yet: edit a layer and this chart shows which "
-           "rows' shapes and parameter counts moved, and by how much.")
+# Drawing these three Plotly charts costs the browser several times what the table costs, on
+# every edit (bench/browser_latency.py): they are drawn on request, so a slider answers at once.
+# Constant keys: a redraw updates the charts in place instead of building new ones.
+charts_on = st.toggle("Draw the network to scale and the params/MACs and diff charts", key="arch_charts",
+                      value=st.session_state.get("arch_charts_on", False),
+                      help="Off, a slider answers within a fraction of a second; on, the charts follow every "
+                           "edit, and each edit takes the browser about a second longer to draw.")
+st.session_state["arch_charts_on"] = charts_on  # kept when you leave the page and come back
+if not charts_on:
+    st.caption("Switch on to see the feature maps drawn to scale, each layer's share of the parameters and "
+               "multiply-adds, and what changed against the preset.")
 else:
-    b.plotly_chart(diff, key=f"arch_diff_{version()}", width="stretch", config={"displayModeBar": False})
+    st.plotly_chart(figures.network_diagram(summary), key="arch_diagram", width="stretch",
+                    config={"displayModeBar": False})
+    a, b = st.columns(2, gap="medium")
+    bars = figures.params_macs_bars(summary)
+    if bars is not None:
+        a.plotly_chart(bars, key="arch_bars", width="stretch", config={"displayModeBar": False})
+    base = summary_of(get_spec(base_preset()))
+    diff = figures.diff_figure(base, summary)
+    if diff is None:
+        b.info(f"No changes against the preset **{base_preset()}** yet: edit a layer and this chart shows which "
+               "rows' shapes and parameter counts moved, and by how much.")
+    else:
+        b.plotly_chart(diff, key="arch_diff", width="stretch", config={"displayModeBar": False})
 
 st.subheader("PyTorch confirms the table")
 verify_view.check_with_pytorch(spec, summary)
