@@ -19,6 +19,7 @@ import streamlit as st
 
 from alexnet import jobs
 from alexnet.textfmt import human_bytes
+from alexnet.distributed import STOP_REASONS
 from alexnet.estimate import progress
 from alexnet.netstats import torchinfo_totals
 from alexnet.runs import RunStoreError
@@ -210,8 +211,9 @@ def status_line(mgr: jobs.JobManager, run: dict) -> None:
     elif s == "failed":
         st.error(f"Failed: {run.get('error') or 'no reason recorded'}", icon=STATUS_ICON["failed"])
     elif s == "stopped":
-        st.warning(f"Stopped{': ' + run['error'] if run.get('error') else ''}. The last checkpoint is kept.",
-                   icon=STATUS_ICON["stopped"])
+        why = run.get("error")
+        why = "" if not why or why in STOP_REASONS else f": {why}"  # a Stop click (or SIGTERM) is just "stopped"
+        st.warning(f"Stopped{why}. The last checkpoint is kept.", icon=STATUS_ICON["stopped"])
     elif s == "interrupted":
         why = run.get("error") or "the training process ended without finishing (killed, or the server restarted)"
         st.warning(f"Interrupted: {why}. The metrics up to that moment are kept below.",

@@ -235,3 +235,20 @@ def test_the_weights_vs_compute_chart_keeps_its_title_and_legend_clear():
         leg = fig.layout.legend
         assert leg.yref == "container" and leg.yanchor == "bottom", "the legend has its own strip"
         assert fig.layout.margin.b >= 60, "room under the axis title for the legend"
+
+
+# ---- 17b: words a student understands ------------------------------------------------------
+def test_a_stopped_run_says_stopped_not_the_signal(runs_dir):
+    from streamlit.testing.v1 import AppTest
+
+    from alexnet.runs import RunStore
+    from tests.test_runs_page import fake_run
+
+    store = RunStore(runs_dir)
+    rid = fake_run(store, "halted", epochs=1, status="running")
+    store.set_status(rid, "stopped", error="stopped by SIGTERM")
+    at = AppTest.from_file(str(ROOT / "pages" / "runs.py"), default_timeout=120).run()
+    assert not at.exception, at.exception
+    said = [w.value for w in at.warning if w.value.startswith("Stopped")]
+    assert said and all("SIGTERM" not in s and "stop requested" not in s for s in said), said
+    assert said[0].startswith("Stopped.")
