@@ -159,6 +159,7 @@ def _launch(args, store, overrides: dict) -> int:
                                   experiment_id=args.experiment_id)
         passed = ["--run-id", run_id, "--runs-dir", str(store.root)] + (["--no-progress"] if args.no_progress else [])
         passed += ["--device", overrides["device"]] if "device" in overrides else []
+        passed += ["--tensorboard", args.tensorboard] if args.tensorboard else []  # rank 0 writes it
     rc, why = launch(args.nproc, args.nnodes, args.rdzv_endpoint, passed)
     if rc == 0 or run_id is None:
         return rc

@@ -125,3 +125,20 @@ def test_train_writes_tensorboard_live(runs_dir, tmp_path):
                                                (22, pytest.approx(epochs[1]["test_acc"]))]
     assert scalars(acc, "hparam/final_test_acc")[-1][1] == pytest.approx(store.get_run(rid)["last_test_acc"])
     assert hparams_of(acc)["batch_size"] == 128
+
+
+def test_train_with_nproc_writes_tensorboard_from_rank_0(tmp_path):
+    """--nproc 2 on the CPU (gloo): the launched processes get --tensorboard; rank 0 alone
+    writes the events, each step once."""
+    from tests.test_distributed import _launch, _only_run
+
+    out = tmp_path / "tb"
+    proc = _launch(tmp_path, "--epochs", "1", "--max-steps", "6", "--batch-size", "64", "--tensorboard", str(out))
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    run = _only_run(tmp_path)
+    acc = read_back(out / run["id"])
+    steps = RunStore(tmp_path / "runs", reap=False).step_metrics(run["id"])
+    assert len(steps) == 6
+    assert scalars(acc, "train/loss") == [(s["step"], pytest.approx(s["loss"])) for s in steps]
+    assert [p.name for p in out.iterdir()] == [run["id"]]
