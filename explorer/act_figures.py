@@ -312,8 +312,7 @@ def slide_figure(s, positions: list[tuple[int, int]], start: int, *, title: str,
     frames = [{"name": str(i), "data": [{"type": "heatmap", "z": z}], "traces": [2],
                "layout": {"shapes": _slide_shapes(s, *positions[i])}} for i, z in enumerate(revealed)]
     fig.update_layout(title=title, height=500, margin={"l": 10, "r": 10, "t": 70, "b": 70},
-                      plot_bgcolor=PAD_COLOUR, shapes=_slide_shapes(s, *positions[start]),
-                      updatemenus=[_play_buttons(frame_ms)], sliders=[_frame_slider(positions, start)])
+                      plot_bgcolor=PAD_COLOUR, shapes=_slide_shapes(s, *positions[start]))
     fig.update_xaxes(showgrid=False, zeroline=False)
     fig.update_yaxes(showgrid=False, zeroline=False)
     fig.update_xaxes(range=[left - 0.5, left + pw - 0.5], row=1, col=1)
@@ -321,19 +320,23 @@ def slide_figure(s, positions: list[tuple[int, int]], start: int, *, title: str,
     fig.update_xaxes(range=[-0.5, ow - 0.5], row=1, col=2)
     fig.update_yaxes(range=[oh - 0.5, -0.5], scaleanchor="x2", row=1, col=2)
     fig.raw_frames = frames
+    fig.raw_layout = {"updatemenus": [_play_buttons(frame_ms)], "sliders": [_frame_slider(positions, start)]}
     return fig
 
 
 class AnimatedFigure(go.Figure):
-    """A figure whose animation frames are kept as plain dicts and added by ``to_dict`` (what
-    st.plotly_chart sends).  Plotly checks every frame object in Python, about 10 ms a frame:
-    seconds for the 225 frames of a 15×15 map on every rerun.  The frames here are built from
-    the same few keys each time (a heatmap's z, three rectangles)."""
+    """A figure whose animation frames and controls (Play/Pause, the step slider) are kept as
+    plain dicts and added by ``to_dict`` (what st.plotly_chart sends).  Plotly checks every
+    frame and slider step in Python, about 10 ms each: seconds for a 100-frame animation on
+    every rerun.  They are built from the same few keys each time (a heatmap's z, rectangles,
+    'animate' steps)."""
 
     raw_frames: list[dict] = []
+    raw_layout: dict = {}
 
     def to_dict(self) -> dict:
-        return {**super().to_dict(), "frames": self.raw_frames}
+        d = super().to_dict()
+        return {**d, "layout": {**d.get("layout", {}), **self.raw_layout}, "frames": self.raw_frames}
 
 
 def _revealed(partial: np.ndarray, rows: list[int], done: list[tuple[int, int]]) -> np.ndarray:
