@@ -5,7 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from alexnet import NetSpec, SpecError, jobs
-from explorer import export_view
+from explorer import downloads, export_view
 from explorer import run_figures as rf
 from explorer import run_views as rv
 from explorer.state import set_spec
@@ -66,11 +66,11 @@ with a:
         store.rename(rid, new)
         st.rerun()
 with b:
-    st.download_button("Metrics (CSV)", lambda: rv.metrics_csv(store.step_metrics(rid), store.epoch_metrics(rid)),
+    st.download_button("Metrics (CSV)", rv.metrics_csv(store.step_metrics(rid), store.epoch_metrics(rid)),
                        file_name=f"{rid}-metrics.csv", mime="text/csv", key="rn_csv")
     ckpt = store.checkpoint_path(rid, "best") or store.checkpoint_path(rid, "last")
     if ckpt is not None:
-        st.download_button(f"Checkpoint ({ckpt.name})", lambda: Path(ckpt).read_bytes(),
+        st.download_button(f"Checkpoint ({ckpt.name})", downloads.file_data(ckpt),
                            file_name=f"{rid}-{ckpt.name}", mime="application/octet-stream", key="rn_ckpt")
     else:
         st.caption("no checkpoint yet")

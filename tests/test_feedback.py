@@ -54,3 +54,36 @@ def test_charts_are_drawn_on_request_and_follow_edits():
     at.run()
     charts = at.get("plotly_chart")
     assert len(charts) == 3 and "conv1" in charts[2].proto.spec  # the diff chart names the edited layer
+
+
+def test_runs_downloads_are_ready_when_the_buttons_are_drawn(runs_dir):
+    """Item 11: a download whose data is made on click waits for a server round trip (it once
+    timed out after 60 s): the Runs page's CSV and checkpoint carry their data already."""
+    from streamlit.testing.v1 import AppTest
+    from test_runs_page import PAGE, fake_run
+
+    from alexnet.runs import RunStore
+
+    store = RunStore(runs_dir)
+    rid = fake_run(store, "baseline")
+    store.save_checkpoint(rid, "best", {"state_dict": {}, "epoch": 3})
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    buttons = {b.proto.label: b.proto for b in at.get("download_button")}
+    for label in ("Metrics (CSV)", "Checkpoint (best.pt)"):
+        proto = buttons[label]
+        assert not proto.HasField("deferred_file_id"), f"{label}: made on click"
+        assert proto.url, f"{label}: no data"
+
+
+def test_big_checkpoints_stay_on_disk_until_asked_for(tmp_path):
+    from explorer import downloads
+
+    small, big = tmp_path / "small.pt", tmp_path / "big.pt"
+    small.write_bytes(b"x" * 10)
+    big.write_bytes(b"")
+    with open(big, "r+b") as f:
+        f.truncate(downloads.INLINE_BYTES + 1)  # sparse: no disk used
+    assert downloads.file_data(small) == b"x" * 10
+    assert callable(downloads.file_data(big))
