@@ -27,6 +27,7 @@ import hashlib
 import io
 import math
 import os
+import pickle
 import re
 import tempfile
 import urllib.error
@@ -285,6 +286,18 @@ def _clean_keys(sd: dict) -> dict:
     return out
 
 
+TORCH_FILE_STARTS = (b"PK\x03\x04", b"\x80")  # torch.save: a ZIP archive (or, before 1.6, a pickle)
+
+
+def _looks_like(head: bytes) -> str:
+    """What a file that is not a torch.save file seems to be, in words."""
+    text = head.decode("utf-8", "ignore")  # (a character cut at byte 512 is dropped, not a reason)
+    if not all(c.isprintable() or c in "\t\n\r" for c in text):
+        return "not a file that torch.save writes (those are ZIP archives)"
+    first = text.strip().splitlines()[0][:40] if text.strip() else ""
+    return f"it is a text file (it starts '{first}')" if first else "it is an empty text file"
+
+
 def read_weights_file(source: str | os.PathLike | bytes, *, name: str | None = None) -> LoadedWeights:
     """Load a ``.pth``/``.pt`` file (path or bytes) with ``weights_only=True``: one of our run
     checkpoints ({"model", "spec", "classes", "input_mean", …}), a ``{"state_dict": …}`` file, or
@@ -296,13 +309,19 @@ def read_weights_file(source: str | os.PathLike | bytes, *, name: str | None = N
         if not p.is_file():
             raise WeightsError(f"{label}: no such file")
         source = p
+    head = source[:512] if isinstance(source, bytes) else source.open("rb").read(512)
+    if not head.startswith(TORCH_FILE_STARTS):
+        raise WeightsError(f"{label} is not a PyTorch weights file: {_looks_like(head)}")
     try:
         obj = torch.load(io.BytesIO(source) if isinstance(source, bytes) else source,
                          weights_only=True, map_location="cpu")
-    except Exception as e:  # noqa: BLE001 - pickle/zip/EOF/unsafe-global errors all mean "cannot use"
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise WeightsError(f"{label} is not a PyTorch weights file that can be loaded safely "
-                           f"(torch.load with weights_only=True said: {first[:300]})") from None
+    except pickle.UnpicklingError:  # an object weights_only refuses (its code could run on loading)
+        raise WeightsError(f"{label} holds objects other than tensors and plain values, which are not loaded: "
+                           "unpickling them could run code from the file (torch.load with weights_only=True "
+                           "refuses them)") from None
+    except Exception:  # noqa: BLE001 - zip/EOF/format errors all mean "cannot use"
+        raise WeightsError(f"{label} looks like a PyTorch weights file but is damaged or cut short: "
+                           "it cannot be read") from None
     if not isinstance(obj, dict):
         raise WeightsError(f"{label} holds a {type(obj).__name__}, not a state dict or checkpoint")
     if isinstance(obj.get("model"), dict):  # one of our checkpoints

@@ -252,3 +252,21 @@ def test_a_stopped_run_says_stopped_not_the_signal(runs_dir):
     said = [w.value for w in at.warning if w.value.startswith("Stopped")]
     assert said and all("SIGTERM" not in s and "stop requested" not in s for s in said), said
     assert said[0].startswith("Stopped.")
+
+
+def test_a_text_file_given_as_pth_is_named_for_what_it_is(tmp_path):
+    import pytest
+
+    from alexnet import activations as A
+
+    for data, words in [(b"hello, this is a text file\n", "text file"), (b'{"a": 1}', "text file"),
+                        (b"\x00\x01\x02binary junk", "not a file that torch.save writes"),
+                        (b"PK\x03\x04 a broken zip", "damaged")]:
+        with pytest.raises(A.WeightsError) as e:
+            A.read_weights_file(data)
+        said = str(e.value)
+        assert words in said and "said: 101" not in said and "weights_only" not in said, said
+    p = tmp_path / "notes.pth"
+    p.write_text("my notes\n")
+    with pytest.raises(A.WeightsError, match="text file"):
+        A.read_weights_file(str(p))
