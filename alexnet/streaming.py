@@ -155,7 +155,11 @@ def index_folder(root: str | os.PathLike, progress: bool = True) -> FolderIndex:
     root = Path(root).expanduser()
     train, test = _list_split(root, "train"), _list_split(root, "test")
     classes = sorted(train)
-    listed = {s: [(p, classes.index(c)) for c, ps in t.items() if c in classes for p in ps]
+    extra = sorted(set(test) - set(train))
+    if extra:  # as the in-memory loader says
+        raise DatasetError(f"image folder {root}: test has class folder(s) {', '.join(extra)} "
+                           "that train does not have")
+    listed = {s: [(p, classes.index(c)) for c, ps in t.items() for p in ps]
               for s, t in (("train", train), ("test", test))}
     files = [p for s in ("train", "test") for p, _ in listed[s]]
     sig = _signature(root, files)
@@ -292,7 +296,7 @@ class StreamedImages:
     def to(self, device) -> StreamedImages:
         return StreamedImages(self.decode, self.rows, device, self.workers)
 
-    def select(self, rows) -> StreamedImages:
+    def part(self, rows) -> StreamedImages:
         """A lazy view of some of the images (positions in this view)."""
         if isinstance(rows, slice):
             return StreamedImages(self.decode, self.rows[rows], self.target, self.workers)
@@ -348,7 +352,7 @@ class StreamingDataset(Dataset):
             return self
         g = torch.Generator().manual_seed(seed)
         idx = torch.randperm(len(self.y_train), generator=g)[:n]
-        return replace(self, x_train=self.x_train.select(idx), y_train=self.y_train[idx.to(self.y_train.device)])
+        return replace(self, x_train=self.x_train.part(idx), y_train=self.y_train[idx.to(self.y_train.device)])
 
     def plan_epoch(self, perm: torch.Tensor, batch: int, steps: int, dist=None) -> None:
         """The epoch's batches in the engine's order (this rank's share of each) are decoded ahead."""

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from alexnet.data import load_dataset
+from alexnet.data import DatasetError, load_dataset
 from alexnet.runs import RunStore
 from alexnet.streaming import choose, open_streaming
 from alexnet.train import make_config, train
@@ -101,3 +101,12 @@ def test_the_train_page_says_which_path_a_folder_takes(train_page, digits_folder
     captions = " ".join(c.value for c in train_page.caption)
     assert words in captions and "1,798 images at 1×8×8" in captions, captions
 
+
+
+def test_a_test_class_that_train_lacks_is_refused_on_both_paths(tmp_path):
+    for split, cls in (("train", "cat"), ("test", "cat"), ("test", "dog")):
+        (tmp_path / "f" / split / cls).mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / "f" / split / cls / "a.png")
+    for load in (load_dataset, lambda p: open_streaming(p, (3, 8, 8), progress=False)):
+        with pytest.raises(DatasetError, match="test has class folder.*dog"):
+            load(tmp_path / "f")
