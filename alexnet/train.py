@@ -369,6 +369,11 @@ def _refused(store: RunStore, run_id: str, result: dict) -> bool:
     return True
 
 
+def _stage(text: str) -> None:
+    """What the run is doing before its first step, one log line (the Train page shows it)."""
+    print(f"stage: {text}", file=sys.stderr, flush=True)
+
+
 def _save_on_stop(state, store, run_id):
     try:
         if "model" in state:
@@ -488,6 +493,7 @@ class _Training:
 
     def _set_up_and_train(self, spec: NetSpec, dataset: Dataset | None) -> None:
         self._set_up(spec, dataset)
+        _stage("first training step")
         self.model.train()
         for epoch in range(1, self.cfg.epochs + 1):
             totals = self._train_epoch(epoch)
@@ -534,7 +540,10 @@ class _Training:
         self.result["device"] = device_label(self.device) + self.dist.label()
         self.store.set_device(self.run_id, self.result["device"])
         torch.manual_seed(cfg.seed)
+        _stage("loading data")
         self.ds = _load_data(cfg, dataset, self.device, as_spec(spec).input.shape)
+        _stage("building the network" + (" and compiling it (torch.compile: the first step takes longer)"
+                                         if cfg.compile else ""))
         self.spec, self.model = _prepare_model(spec, cfg, self.ds, self.device)
         self.channels_last = self.device.type != "mps"
         self.train_model = torch.compile(self.dist.wrap(self.model)) if cfg.compile else self.dist.wrap(self.model)

@@ -194,8 +194,20 @@ def _steps(store, run_id: str) -> StepCache:
     return cache
 
 
-def status_line(mgr: jobs.JobManager, run: dict) -> None:
+def run_stage(mgr: jobs.JobManager, run_id: str) -> str:
+    """What a started run without steps is doing: the engine's last 'stage:' log line
+    (alexnet.train._stage), or, before the first one, Python and PyTorch starting."""
+    lines = [ln for ln in jobs.log_tail(mgr.log_path(run_id)).splitlines() if ln.startswith("stage: ")]
+    return lines[-1][len("stage: "):] if lines else "starting Python and loading PyTorch"
+
+
+def status_line(mgr: jobs.JobManager, run: dict, *, starting: bool = False) -> None:
+    """``starting``: the run has logged no step yet (its stage is shown)."""
     s = run["status"]
+    if s in jobs.ACTIVE and run.get("stop_requested"):  # said at once, before the engine ends the step
+        st.warning("Stopping… the run ends after the current step and keeps a checkpoint.",
+                   icon=STATUS_ICON["stopped"])
+        return
     if s == "queued":
         pos = mgr.position(run["id"])
         if pos:
@@ -204,8 +216,9 @@ def status_line(mgr: jobs.JobManager, run: dict) -> None:
         else:
             st.info("Starting the training process…", icon=STATUS_ICON["queued"])
     elif s == "running":
-        st.success(f"Running on {run.get('device') or '…'} (pid {run.get('pid') or '…'}). It keeps running if "
-                   "you switch pages or close the tab.", icon=STATUS_ICON["running"])
+        stage = f" — {run_stage(mgr, run['id'])}…" if starting else ""
+        st.success(f"Running on {run.get('device') or '…'} (pid {run.get('pid') or '…'}){stage}. It keeps running "
+                   "if you switch pages or close the tab.", icon=STATUS_ICON["running"])
     elif s == "completed":
         st.success("Completed.", icon=STATUS_ICON["completed"])
     elif s == "failed":
@@ -228,7 +241,7 @@ def estimate_table(meta: dict, got: dict) -> None:
         {"": "training memory (measured: GPU peak; on a CPU the process's RSS)",
          "estimated": human_bytes(est["memory_bytes"]) if est.get("memory_bytes") else "—",
          "measured": human_bytes(got["peak_mem_bytes"]) if got["peak_mem_bytes"] else "—"},
-        {"": "images per second", "estimated": (f"{est['train_images'] / est['seconds_per_epoch']:,.0f}"
+        {"": "images per second (median over steps)", "estimated": (f"{est['train_images'] / est['seconds_per_epoch']:,.0f}"
                                                  if est.get("seconds_per_epoch") else "—"),
          "measured": f"{got['images_per_sec']:,.0f}" if got["images_per_sec"] else "—"},
     ]
@@ -262,13 +275,16 @@ def live_panel(mgr: jobs.JobManager, run_id: str, *, key: str = "live") -> None:
         meta = mgr.meta(run_id)
         top = st.columns([4, 1])
         with top[0]:
-            status_line(mgr, run)
+            status_line(mgr, run, starting=not steps)
         with top[1]:
             if run["status"] in jobs.ACTIVE:
                 label = "Cancel" if run["status"] == "queued" else "Stop"
-                if st.button(label, icon=":material/stop:", key=f"{key}_stop_{run_id}",
-                             help="ends the run cleanly with a checkpoint"):
-                    st.toast(mgr.stop(run_id))
+                st.button(label, icon=":material/stop:", key=f"{key}_stop_{run_id}",  # a callback: the
+                          help="ends the run cleanly with a checkpoint",      # status above says it at once
+                          on_click=lambda: st.session_state.__setitem__(f"{key}_stopped", mgr.stop(run_id)),
+                          disabled=bool(run.get("stop_requested")))
+                if st.session_state.get(f"{key}_stopped"):
+                    st.toast(st.session_state.pop(f"{key}_stopped"))
         p = progress(run, steps, epochs, (meta.get("estimate") or {}).get("steps_per_epoch"))
         steps_txt = f"{p['step']}/{p['steps_total']}" if p["steps_total"] else f"{p['step']}"
         eta = f" · ETA {fmt_seconds(p['eta'])}" if p["eta"] is not None else ""
@@ -281,8 +297,10 @@ def live_panel(mgr: jobs.JobManager, run_id: str, *, key: str = "live") -> None:
                     else "—")
         m[2].metric("best test accuracy", f"{100 * run['best_test_acc']:.2f} %"
                     if run.get("best_test_acc") is not None else "—")
-        m[3].metric("images/s", f"{steps[-1]['images_per_sec']:,.0f}" if steps and steps[-1].get("images_per_sec")
-                    else "—")
+        m[3].metric("images/s (last step)", f"{steps[-1]['images_per_sec']:,.0f}"
+                    if steps and steps[-1].get("images_per_sec") else "—",
+                    help="training images per second in the newest logged step; the table below gives the median "
+                         "over all steps")
         c = st.columns(2)
         c[0].plotly_chart(rf.loss_figure(cols), key=f"{key}_loss_{run_id}", width="stretch")
         c[1].plotly_chart(rf.accuracy_figure(epochs), key=f"{key}_acc_{run_id}", width="stretch")

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from test_arch_page import open_page, shown_rows, spec_in_session, widget
 
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
 from alexnet import get_spec
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _slider_value(at, suffix: str):
@@ -87,3 +96,64 @@ def test_big_checkpoints_stay_on_disk_until_asked_for(tmp_path):
         f.truncate(downloads.INLINE_BYTES + 1)  # sparse: no disk used
     assert downloads.file_data(small) == b"x" * 10
     assert callable(downloads.file_data(big))
+
+
+@pytest.fixture
+def sleeper():
+    """A live process to stand for a training process that is busy in a step (Stop sends SIGTERM;
+    it ignores it, as the engine finishes its step first)."""
+    p = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, "
+                          "signal.SIG_IGN); time.sleep(120)"])
+    time.sleep(0.5)  # the handler is installed
+    yield p
+    p.kill()
+    p.wait()
+
+
+def _running_run_without_steps(runs_dir, pid):
+    from alexnet.runs import RunStore
+    from tests.train_helpers import TINY
+
+    store = RunStore(runs_dir)
+    rid = store.create_run("starting", TINY.to_dict(), {"dataset": "digits", "epochs": 1, "device": "cpu"})
+    store.mark_running(rid, device="cpu (2 threads)", pid=pid)  # a live pid: not reaped
+    return store, rid
+
+
+def _status_texts(at) -> str:
+    return " ".join(e.value for kind in ("success", "warning", "info") for e in getattr(at, kind))
+
+
+def test_a_started_run_says_what_it_is_doing_before_its_first_step(runs_dir, sleeper):
+    """Item 9: ~25 s at 'step 0/110' with no word: the Train page shows the engine's stage."""
+    from streamlit.testing.v1 import AppTest
+
+    from alexnet import jobs
+
+    store, rid = _running_run_without_steps(runs_dir, sleeper.pid)
+    at = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    assert "starting Python and loading PyTorch" in _status_texts(at)
+    log = jobs.get_manager(runs_dir).log_path(rid)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("stage: loading data\n")
+    at.run()
+    assert "loading data" in _status_texts(at)
+    store.log_steps(rid, [{"step": 1, "epoch": 0.1, "loss": 2.0, "lr": 0.1, "images_per_sec": 10.0, "time": 1.0}])
+    at.run()
+    assert "loading data" not in _status_texts(at)
+
+
+def test_stop_is_acknowledged_at_once(runs_dir, sleeper):
+    from streamlit.testing.v1 import AppTest
+
+    store, rid = _running_run_without_steps(runs_dir, sleeper.pid)
+    at = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=120)
+    at.run()
+    stop = next(b for b in at.button if b.key and b.key.endswith(f"_stop_{rid}"))
+    stop.click()
+    at.run()
+    assert not at.exception, at.exception
+    assert "Stopping…" in _status_texts(at), _status_texts(at)
+    assert store.stop_requested(rid)
