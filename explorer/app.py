@@ -25,6 +25,7 @@ from alexnet import jobs  # noqa: E402
 from alexnet.textfmt import human_bytes, human_count  # noqa: E402
 from alexnet.runs import RunStoreError  # noqa: E402
 from explorer.state import current_spec, current_summary  # noqa: E402
+from explorer import preload  # noqa: E402
 
 # the icon is a file the server sends (a :material/…: icon makes every browser fetch it from a font server)
 st.set_page_config(page_title="AlexNet Explorer", page_icon=str(ROOT / "assets" / "favicon.png"), layout="wide")
@@ -67,4 +68,5 @@ sidebar()
 # means runs queued before a server restart are launched as soon as anyone opens the app.
 with contextlib.suppress(RunStoreError):  # a runs folder that cannot be used: the Train and Runs pages say why
     jobs.get_manager()
+preload.start()  # PyTorch in the background: the first visit to Train need not wait for it
 nav.run()

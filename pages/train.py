@@ -6,16 +6,17 @@ page only writes a queued run into the store and reads the store back.
 
 import streamlit as st
 
-from alexnet import SpecError, analyze, estimate, get_spec, list_presets
-from alexnet.textfmt import human_bytes
-from alexnet.devices import device_key
-from alexnet.textfmt import fmt_seconds
-from alexnet.train import adapt_spec
-from explorer import share, train_form
-from explorer.run_views import job_manager, live_panel
-from explorer.state import current_spec
-
 st.title("Train")
+# The engine (PyTorch) takes seconds to import on the first visit after the app starts (unless
+# explorer.preload got there first): say so at once instead of showing a blank page.
+with st.spinner("Loading the training engine (PyTorch) — only on the first visit after the app starts…"):
+    from alexnet import SpecError, analyze, estimate, get_spec, list_presets  # noqa: E402
+    from alexnet.devices import device_key  # noqa: E402
+    from alexnet.textfmt import fmt_seconds, human_bytes  # noqa: E402
+    from alexnet.train import adapt_spec  # noqa: E402
+    from explorer import share, train_form  # noqa: E402
+    from explorer.run_views import job_manager, live_panel  # noqa: E402
+    from explorer.state import current_spec  # noqa: E402
 share.apply_network_link()  # a shared link's network and settings, once per session
 share.apply_train_link()
 share.refused()
