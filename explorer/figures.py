@@ -232,9 +232,54 @@ def params_macs_bars(summary: dict) -> go.Figure | None:
 # --------------------------------------------------------------------------------------
 # changes against the starting preset
 # --------------------------------------------------------------------------------------
+def _aligned(a: list[dict], b: list[dict]) -> list[tuple[dict | None, dict | None]]:
+    """Pairs of summary rows (None: removed or added): by type in order, or by name and type
+    (``_by_name``), whichever leaves fewer rows unpaired (a tie keeps the order by type: an
+    inserted or deleted layer renumbers the automatic names after it, 'lrn2' becoming 'lrn1')."""
+    by_type, by_name = _by_type(a, b), _by_name(a, b)
+
+    def unpaired(pairs: list) -> int:
+        return sum(x is None or y is None for x, y in pairs)
+
+    return by_name if unpaired(by_name) < unpaired(by_type) else by_type
+
+
+def _by_name(a: list[dict], b: list[dict]) -> list[tuple[dict | None, dict | None]]:
+    """A layer pairs with the one of the same name and type (its role), also when it moved (a
+    dropout before or after its linear); the layers left over pair by type in order."""
+    def key(r: dict) -> tuple:
+        return r["type"], r["name"]
+
+    ops = _opcodes([key(r) for r in a], [key(r) for r in b])
+    loose = [{key(r) for op, *ij in ops if op != "equal" for r in rows[ij[lo]:ij[lo + 1]]}
+             for rows, lo in ((a, 0), (b, 2))]
+    moved, a_of = loose[0] & loose[1], {key(r): r for r in a}
+    out: list = []
+    for op, i1, i2, j1, j2 in ops:
+        if op == "equal":
+            out += zip(a[i1:i2], b[j1:j2])
+            continue
+        out += [(a_of[key(r)], r) for r in b[j1:j2] if key(r) in moved]
+        out += _by_type([r for r in a[i1:i2] if key(r) not in moved], [r for r in b[j1:j2] if key(r) not in moved])
+    return out
+
+
+def _by_type(a: list[dict], b: list[dict]) -> list[tuple[dict | None, dict | None]]:
+    out: list = []
+    for op, i1, i2, j1, j2 in _opcodes([r["type"] for r in a], [r["type"] for r in b]):
+        n = min(i2 - i1, j2 - j1) if op in ("equal", "replace") else 0
+        out += zip(a[i1:i1 + n], b[j1:j1 + n])
+        out += [(ra, None) for ra in a[i1 + n:i2]] + [(None, rb) for rb in b[j1 + n:j2]]
+    return out
+
+
+def _opcodes(a: list, b: list):
+    return difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes()
+
+
 def diff_rows(base: dict, cur: dict) -> list[dict]:
-    """Rows that differ between two summaries, aligned by layer type (difflib), so that
-    inserting a layer shows as one 'added' row rather than renaming everything after it.
+    """Rows that differ between two summaries, layers paired by name and type (``_aligned``),
+    so that inserting a layer shows as one 'added' row rather than renaming everything after it.
 
     Each row: name, base_name, change ('changed' | 'added' | 'removed' | 'input'),
     base_shape, shape (text), base_params, params, d_params, base_macs, macs.
@@ -244,8 +289,6 @@ def diff_rows(base: dict, cur: dict) -> list[dict]:
         out.append({"name": "input", "base_name": "input", "change": "input",
                     "base_shape": shape_text(base["input"]), "shape": shape_text(cur["input"]),
                     "base_params": 0, "params": 0, "d_params": 0, "base_macs": 0, "macs": 0})
-    a, b = base["layers"], cur["layers"]
-    sm = difflib.SequenceMatcher(a=[r["type"] for r in a], b=[r["type"] for r in b], autojunk=False)
 
     def pair(ra, rb):
         sa, sb = _row_shape(ra), _row_shape(rb)
@@ -254,19 +297,14 @@ def diff_rows(base: dict, cur: dict) -> list[dict]:
                         "base_shape": sa, "shape": sb, "base_params": ra["params"], "params": rb["params"],
                         "d_params": rb["params"] - ra["params"], "base_macs": ra["macs"], "macs": rb["macs"]})
 
-    for op, i1, i2, j1, j2 in sm.get_opcodes():
-        if op == "equal" or op == "replace":
-            for k in range(min(i2 - i1, j2 - j1)):
-                pair(a[i1 + k], b[j1 + k])
-            extra_a, extra_b = a[i1 + (j2 - j1):i2] if i2 - i1 > j2 - j1 else [], \
-                b[j1 + (i2 - i1):j2] if j2 - j1 > i2 - i1 else []
-        else:
-            extra_a, extra_b = a[i1:i2], b[j1:j2]
-        for ra in extra_a:
+    for ra, rb in _aligned(base["layers"], cur["layers"]):
+        if ra is not None and rb is not None:
+            pair(ra, rb)
+        elif ra is not None:
             out.append({"name": ra["name"], "base_name": ra["name"], "change": "removed",
                         "base_shape": _row_shape(ra), "shape": "—", "base_params": ra["params"], "params": 0,
                         "d_params": -ra["params"], "base_macs": ra["macs"], "macs": 0})
-        for rb in extra_b:
+        else:
             out.append({"name": rb["name"], "base_name": "—", "change": "added",
                         "base_shape": "—", "shape": _row_shape(rb), "base_params": 0, "params": rb["params"],
                         "d_params": rb["params"], "base_macs": 0, "macs": rb["macs"]})
