@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import layers as L
-from .spec import NetSpec, as_spec, hw, layer_names
+from .spec import NetSpec, SpecError, as_spec, hw, layer_names
 from .window import Dim, _fmt, dim_arith  # noqa: F401  (dim_arith re-exported: the formula's public home)
 
 BYTES_FP32 = 4
@@ -132,6 +132,18 @@ class Summary:
     def ok(self) -> bool:
         return not self.errors
 
+    @property
+    def partial(self) -> str:
+        """'' when every layer computes; otherwise what the totals leave out (they add up only
+        the layers before the first failing one)."""
+        bad = next((x for x in self.layers if x.status == "error"), None)
+        if bad is None:
+            return ""
+        if bad.index == 0:
+            return f"partial: no layer computes (layer 0 '{bad.name}' fails)"
+        return (f"partial: layers 0–{bad.index - 1} only; layer {bad.index} '{bad.name}' fails and "
+                "the layers from it on are not counted")
+
     def to_dict(self) -> dict:
         tp, tm = self.total_params, self.total_macs
         return {
@@ -141,6 +153,7 @@ class Summary:
             "output_shape": list(self.output_shape) if self.output_shape else None,
             "total_params": tp,
             "total_macs": tm,
+            "partial": self.partial,
             "param_bytes": self.param_bytes,
             "activation_bytes": self.activation_bytes,
             "warnings": list(self.warnings),
@@ -237,8 +250,9 @@ class Walk:
         r' = r + (F_eff − 1)·j;   j' = j·S;   start' = start + ((F_eff − 1)/2 − P_before)·j
     """
 
-    def __init__(self, spec: NetSpec):
+    def __init__(self, spec: NetSpec, check_fixes: bool = True):
         self.spec = spec
+        self.check_fixes = check_fixes  # False: no fixes at all (valid_fixes' own look at a fixed network)
         self.shape: tuple[int, ...] = spec.input.shape
         self.rf, self.jump, self.start = (1, 1), (1.0, 1.0), (0.0, 0.0)
         self.flat = False  # after a flatten: every unit sees the whole input
@@ -263,10 +277,15 @@ class Walk:
         self.flat = True
 
     def smallest_input(self):
-        return _smallest_surviving_input(self.spec)
+        return _smallest_surviving_input(self.spec) if self.check_fixes else None
 
     def exact_fixes(self, index, layer, lt, a: Dim, b: Dim) -> list[dict]:
-        return _exact_fixes(self.spec, index, layer, lt, a, b)
+        if not self.check_fixes:
+            return []
+        return self.valid_fixes(index, _exact_fixes(self.spec, index, layer, lt, a, b), exact=True)
+
+    def valid_fixes(self, index: int, fixes: list[dict], exact: bool = False) -> list[dict]:
+        return valid_fixes(self.spec, index, fixes, exact) if self.check_fixes else fixes
 
     def fill_receptive_field(self, info: LayerInfo) -> None:
         info.chain = self.chain
@@ -274,17 +293,52 @@ class Walk:
             info.rf_hw = (self.spec.input.height, self.spec.input.width)
             info.receptive_field = _collapse_one(info.rf_hw)
             return
-        info.rf_hw = tuple(int(r) if float(r).is_integer() else r for r in self.rf)
-        info.jump_hw, info.start_hw = self.jump, self.start
+        if any(op[0] == "adaptive" for op in self.chain):  # windows of unequal size and spacing
+            fields = [exact_field(self.chain, axis, info.out_shape[1 + axis]) for axis in (0, 1)]
+            rf, jump, start = (tuple(f[i] for f in fields) for i in range(3))
+        else:
+            rf, jump, start = tuple(int(r) if float(r).is_integer() else r for r in self.rf), self.jump, self.start
+        info.rf_hw, info.jump_hw, info.start_hw = rf, jump, start
         info.receptive_field = _collapse_one(info.rf_hw)
-        info.jump, info.start = _collapse_one(self.jump), _collapse_one(self.start)
+        info.jump, info.start = _collapse_one(jump), _collapse_one(start)
 
 
-def analyze(config: dict | NetSpec | str) -> Summary:
+def unit_span(chain: tuple, axis: int, u: int) -> tuple[int, int]:
+    """The first and last input position (padding included, not clipped) that unit ``u`` of
+    the chain's last operation reads along ``axis`` (0 rows, 1 columns)."""
+    lo = hi = u
+    for op in reversed(chain):
+        if op[0] == "win":
+            d = op[1 + axis]
+            lo, hi = lo * d.stride - d.pad_before, hi * d.stride - d.pad_before + d.kernel_eff - 1
+        else:  # adaptive: output v reads inputs ⌊v·n_in/n_out⌋ … ⌈(v + 1)·n_in/n_out⌉ − 1
+            n_in, n_out = op[1 + axis], op[3 + axis]
+            lo, hi = (lo * n_in) // n_out, -(-((hi + 1) * n_in) // n_out) - 1
+    return lo, hi
+
+
+def exact_field(chain: tuple, axis: int, n: int) -> tuple[int, int | None, float | None]:
+    """(receptive field, jump, start) along one axis from every unit's own span: after an
+    adaptive pool the windows can differ in size and spacing, so the recurrence's fractional
+    stride would give fractions (13 → 6 then a 3×3 conv: 7.33, true 7).  The field is the
+    largest unit's; jump and start are None (not defined) unless every unit u spans exactly
+    start + u·jump ± (field − 1)/2."""
+    spans = [unit_span(chain, axis, u) for u in range(n)]
+    widths = {hi - lo + 1 for lo, hi in spans}
+    steps = {b[0] - a[0] for a, b in zip(spans, spans[1:])}
+    field = max(widths)
+    start = (spans[0][0] + spans[0][1]) / 2
+    if len(widths) > 1 or len(steps) != 1:
+        return field, None, (start if n == 1 else None)
+    return field, steps.pop(), start
+
+
+def analyze(config: dict | NetSpec | str, check_fixes: bool = True) -> Summary:
     """Walk the network once and compute everything the table shows: each layer type's
-    own rule (``alexnet.layers``) fills in its row."""
+    own rule (``alexnet.layers``) fills in its row.  ``check_fixes=False``: the rows only, without
+    the fixes (``valid_fixes`` looks at each fixed network that way)."""
     spec = as_spec(config)
-    walk = Walk(spec)
+    walk = Walk(spec, check_fixes)
     rows: list[LayerInfo] = []
     errors: list[str] = []
     bad: LayerInfo | None = None
@@ -297,7 +351,7 @@ def analyze(config: dict | NetSpec | str) -> Summary:
         try:
             L.get(layer.type).rule(layer, walk, info)
         except L.LayerFailure as f:
-            info.status, info.message, info.fixes, bad = "error", f.message, f.fixes, info
+            info.status, info.message, info.fixes, bad = "error", f.message, walk.valid_fixes(i, f.fixes), info
             errors.append(f.message)
         else:
             walk.fill_receptive_field(info)
@@ -306,6 +360,35 @@ def analyze(config: dict | NetSpec | str) -> Summary:
         walk.warnings.append(f"the network ends in {list(rows[-1].out_shape)}, not [{spec.num_classes}] "
                              f"(num_classes); add a flatten/linear to {spec.num_classes} outputs at the end")
     return Summary(spec.name, spec.input.shape, rows, walk.warnings, errors)
+
+
+def fixed_spec(spec: NetSpec, index: int, fix: dict) -> NetSpec:
+    """The network a fix of layer ``index`` gives (SpecError when it does not validate)."""
+    kind = fix.get("kind")
+    if kind == "field":
+        return spec.with_layer(index, spec.layers[index].replace(**{fix["field"]: fix["value"]}))
+    if kind == "input":
+        return spec.with_input(height=fix["height"], width=fix["width"])
+    if kind == "delete":
+        return spec.delete_layer(index)
+    raise SpecError(f"unknown fix {fix!r}")
+
+
+def valid_fixes(spec: NetSpec, index: int, fixes: list[dict], exact: bool = False) -> list[dict]:
+    """Only the fixes that work: the editor accepts them (the fixed network validates), they
+    change something, and layer ``index`` then computes (and divides exactly, when ``exact``).
+    A button the page then refuses helps nobody (maxpool kernel 4, padding [0, 2] on 3×3:
+    kernel 3 would break the pool's padding ≤ kernel/2 rule)."""
+    out = []
+    for fix in fixes:
+        try:
+            new = fixed_spec(spec, index, fix)
+        except SpecError:
+            continue
+        row = None if fix["kind"] == "delete" else analyze(new, check_fixes=False).layers[index]
+        if new != spec and (row is None or (row.status != "error" and (row.exact or not exact))):
+            out.append(fix)
+    return out
 
 
 def _exact_fixes(spec: NetSpec, index: int, layer, lt, a: Dim, b: Dim) -> list[dict]:

@@ -43,8 +43,9 @@ def format_table(summary: Summary) -> str:
         if j == 0:
             out.append("-" * len(line))
     out.append(line)
-    out.append(f"Total params: {summary.total_params:,}")
-    out.append(f"Total mult-adds: {summary.total_macs:,}")
+    partial = f"  ({summary.partial})" if summary.partial else ""
+    out.append(f"Total params: {summary.total_params:,}{partial}")
+    out.append(f"Total mult-adds: {summary.total_macs:,}{partial}")
     out.append(f"Params size (fp32): {human_bytes(summary.param_bytes)}")
     out.append(f"Activations per image (fp32): {human_bytes(summary.activation_bytes)}")
     out.append(line)
@@ -61,14 +62,16 @@ def cmd_presets(args) -> int:
         p = get_preset(name)
         s = analyze(p.spec)
         rows.append({"name": name, "input": list(p.spec.input.shape), "params": s.total_params,
-                     "source": p.source, "collapses": bool(s.errors), "note": p.note})
+                     "params_partial": bool(s.partial), "source": p.source, "collapses": bool(s.errors),
+                     "note": p.note})
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     w = max(len(r["name"]) for r in rows)
     for r in rows:
-        flag = "  (collapses)" if r["collapses"] else ""
-        print(f"{r['name'].ljust(w)}  {shape_text(r['input']):>11}  {r['params']:>12,} params  {r['source']}{flag}")
+        flag = "  (collapses: params of the layers before the collapse only)" if r["collapses"] else ""
+        what = "params (partial)" if r["params_partial"] else "params"
+        print(f"{r['name'].ljust(w)}  {shape_text(r['input']):>11}  {r['params']:>12,} {what}  {r['source']}{flag}")
     return 0
 
 

@@ -356,6 +356,7 @@ class WindowType(LayerType):
                           "label": f"shrink the kernel to {min(fit_h, fit_w)}"})
         if self.pool:
             fixes.append({"kind": "delete", "label": f"remove {info.name}"})
+        fixes = walk.valid_fixes(info.index, fixes)
         msg += " Fix: " + "; or ".join(f["label"] for f in fixes) + "." if fixes else ""
         return msg, fixes
 
@@ -816,10 +817,14 @@ class GroupNorm(LayerType):
                                [{"kind": "field", "field": "groups", "value": fit, "label": f"set groups = {fit}"}])
         per_group = ch // layer.groups * math.prod(walk.shape[1:])
         if per_group < 2:  # torch: a group of one value has no variance to normalise by
-            fit = max([g for g in range(1, ch) if ch % g == 0 and ch // g * math.prod(walk.shape[1:]) > 1] or [1])
-            raise LayerFailure(f"{label(info)}: each of its {layer.groups} groups holds one value, which has no "
-                               f"variance to normalise; use fewer groups (e.g. {fit})",
-                               [{"kind": "field", "field": "groups", "value": fit, "label": f"set groups = {fit}"}])
+            fits = [g for g in range(1, ch) if ch % g == 0 and ch // g * math.prod(walk.shape[1:]) > 1]
+            what = f"{label(info)}: each of its {layer.groups} groups holds one value, which has no variance to normalise"
+            if not fits:  # one value per image in all: no grouping helps
+                raise LayerFailure(f"{what}; it normalises a single value per image, so remove it",
+                                   [{"kind": "delete", "label": f"remove {info.name}"}])
+            raise LayerFailure(f"{what}; use fewer groups (e.g. {max(fits)})",
+                               [{"kind": "field", "field": "groups", "value": max(fits),
+                                 "label": f"set groups = {max(fits)}"}])
         if layer.affine:
             _affine_rule(info, ch, "scale and shift per channel")
         info.out_shape = walk.shape

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 _MINUS = "−"
 
@@ -25,6 +26,16 @@ def _fmt(x: float) -> str:
     if float(x).is_integer():
         return str(int(x))
     return f"{x:.2f}".rstrip("0").rstrip(".")
+
+
+def _fmt_within(x: Fraction, lo: float, hi: float) -> str:
+    """``x`` with 2 or more decimals, as many as it takes for the shown number to lie strictly
+    between ``lo`` and ``hi`` (so '→ 2' never follows a '3': (400 − 1)/200 + 1 = 2.995 → 2)."""
+    for digits in range(2, 13):
+        text = f"{float(x):.{digits}f}".rstrip("0").rstrip(".")
+        if lo < Fraction(text) < hi:
+            return text
+    return repr(float(x))
 
 
 def _n(x: int) -> str:
@@ -76,9 +87,10 @@ class Dim:
         elif self.pad_before or self.pad_after:
             pads = f" + {self.pad_before}+{self.pad_after}"
         body = f"{w} {_MINUS} {f}{pads}"
+        value = Fraction(self.numerator, s) + 1
         if self.numerator < 0 and not self.ceil_mode:
-            return f"({body})/{s} + 1 = {_fmt(self.numerator / s + 1)} < 1"
-        value = self.numerator / s + 1
+            shown = str(value) if value.denominator == 1 else _fmt_within(value, math.floor(value), math.ceil(value))
+            return f"({body})/{s} + 1 = {shown} < 1"
         if self.ceil_mode:
             text = f"⌈({body})/{s}⌉ + 1 = {math.ceil(self.numerator / s) + 1}"
             if self.ceil_dropped:
@@ -86,7 +98,7 @@ class Dim:
             return text
         if self.exact:
             return f"({body})/{s} + 1 = {self.out}"
-        return f"({body})/{s} + 1 = {_fmt(value)} → {self.out}"
+        return f"({body})/{s} + 1 = {_fmt_within(value, self.out, self.out + 1)} → {self.out}"
 
 
 def dim_arith(size_in: int, kernel: int, stride: int, padding, dilation: int = 1,

@@ -52,7 +52,8 @@ def sidebar() -> None:
         st.caption(f"input {c}×{h}×{w} · {len(spec.layers)} layers")
         # plain lines, not st.metric: metric values are cut off ("60.9…") in a 300-px sidebar
         st.markdown(
-            f"**{human_count(s['total_params'])}** parameters ({s['total_params']:,})  \n"
+            f"**{human_count(s['total_params'])}** parameters ({s['total_params']:,})"
+            f"{' — partial, layers before the collapse only' if s['errors'] else ''}  \n"
             f"**{human_count(s['total_macs'])}** multiply-adds per image  \n"
             f"**{human_bytes(s['param_bytes'])}** of fp32 weights  \n"
             f"**{human_bytes(s['activation_bytes'])}** of activations per image",

@@ -187,10 +187,11 @@ def _msg_html(row: dict) -> str:
 
 def totals_html(summary: dict) -> str:
     if summary["errors"]:
-        what = "the network does not compute (red row)"
+        what = f'the network does not compute (red row): the totals are {summary.get("partial", "partial")}'
     else:
         what = f'output {shape_text(summary["output_shape"])}'
-    return (f'<tfoot><tr><td></td><td colspan="3">Total: {summary["total_params"]:,} parameters '
+    total = "Partial total" if summary["errors"] else "Total"
+    return (f'<tfoot><tr><td></td><td colspan="3">{total}: {summary["total_params"]:,} parameters '
             f'= {human_bytes(summary["param_bytes"])} fp32; {what}</td>'
             f'<td class="num">{summary["total_params"]:,}</td>'
             f'<td class="num" title="{summary["total_macs"]:,}">{short_count(summary["total_macs"])}</td>'
@@ -227,6 +228,8 @@ def plain_text(summary: dict) -> str:
         shape = {"error": "ERROR", "not_computed": "not computed"}.get(r["status"], shape_text(r["out_shape"], ""))
         lines.append(f"{r['index']:>3}  {r['name'] + ' (' + r['type'] + ')':<20}{shape:>14}  {r['params']:>12,}  "
                      f"{r['macs']:>14,}  {_rf(r['receptive_field']):>5}  {r['formula'] or ''}")
+    if summary.get("partial"):
+        lines.append(f"totals below are {summary['partial']}")
     lines.append(f"total params {summary['total_params']:,}; mult-adds {summary['total_macs']:,}; "
                  f"weights {human_bytes(summary['param_bytes'])}; activations {human_bytes(summary['activation_bytes'])}"
                  " per image")
