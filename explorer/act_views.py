@@ -157,6 +157,7 @@ def _torchvision() -> tuple[str, str, bytes | None]:
                                                                      text=f"{d / 2**20:.0f} MB"))
             st.rerun()
         except A.WeightsError as e:
+            bar.empty()  # no "Downloading…" left standing next to the error
             st.error(str(e))
     return "random", "0", None
 
@@ -257,7 +258,9 @@ def box_caption(unit: Unit, box, grad_box, layer_row: dict) -> str:
     if box is None:
         return f"Unit {unit.name} sees no input pixel: every tap of its window lands in padding."
     text = (f"Unit {unit.name} sees input rows {box[0]}–{box[2]}, columns {box[1]}–{box[3]} (receptive field "
-            f"{layer_row['receptive_field']}, jump {layer_row['jump']}; clipped at the border).")
+            f"{layer_row['receptive_field']}, jump "
+            f"{'not defined: unequal adaptive-pool windows' if layer_row['jump'] is None else layer_row['jump']}; "
+            "clipped at the border).")
     if grad_box is None:
         return text
     inside = grad_box[0] >= box[0] and grad_box[1] >= box[1] and grad_box[2] <= box[2] and grad_box[3] <= box[3]

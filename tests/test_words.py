@@ -270,3 +270,24 @@ def test_a_text_file_given_as_pth_is_named_for_what_it_is(tmp_path):
     p.write_text("my notes\n")
     with pytest.raises(A.WeightsError, match="text file"):
         A.read_weights_file(str(p))
+
+
+def test_no_stale_downloading_bar_after_the_offline_error(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from alexnet import activations as A
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no cached weights
+
+    def offline(progress=None, **kw):  # urlopen fails before any byte arrives
+        raise A.WeightsError("could not download the weights: this machine is offline")
+
+    monkeypatch.setattr(A, "download_torchvision_weights", offline)
+    at = AppTest.from_file(str(ROOT / "pages" / "activations.py"), default_timeout=120)
+    at.session_state["act_wsrc"] = "torchvision ImageNet"
+    at.run()
+    assert not at.exception, at.exception
+    at.button(key="act_tv_dl").click().run()
+    assert any("offline" in e.value for e in at.error), [e.value for e in at.error]
+    bars = [p.proto.text for p in at.get("progress")]
+    assert not bars, f"a progress bar stays next to the error: {bars}"
