@@ -60,8 +60,13 @@ def sidebar() -> None:
             help="from alexnet.summarize, the same numbers as `python -m alexnet summary`")
         if s["errors"]:
             st.error(f"{len(s['errors'])} error: the network does not compute — see Architecture")
-        elif s["warnings"]:
-            st.warning(f"{len(s['warnings'])} warning(s) — see Architecture")
+        else:  # a row that computes and still has a message is a note (ceil mode…), not a warning
+            notes = sum(1 for r in s["layers"] if r["message"] and r["status"] == "ok")
+            if len(s["warnings"]) > notes:
+                st.warning(f"{len(s['warnings']) - notes} warning(s) — see Architecture")
+            if notes:
+                st.caption(f":material/info: {notes} note{'s' if notes > 1 else ''} on the Architecture page "
+                           "(nothing wrong, worth knowing)")
 
 
 sidebar()

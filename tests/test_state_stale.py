@@ -32,3 +32,97 @@ def test_run_name_follows_a_chosen_preset_and_the_use_preset_button(runs_dir):
     at.button(key="tr_fix_preset").click().run()  # "Use alexnet-cifar-32" under the too-long warning
     assert not at.exception, at.exception
     assert _name_box(at).value == "alexnet-cifar-32 · digits · quick"
+
+
+
+# ---- item 3: Runs — the overlay choice and the Run selector stay put -------------------------
+RUNS = str(ROOT / "pages" / "runs.py")
+
+
+def _runs_page() -> AppTest:
+    at = AppTest.from_file(RUNS, default_timeout=90)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_runs_overlay_choice_stays_when_a_run_is_added(runs_dir):
+    from alexnet.runs import RunStore
+    from tests.test_runs_page import fake_run
+
+    store = RunStore(runs_dir)
+    a, b, c = (fake_run(store, n) for n in ("first", "second", "third"))
+    at = _runs_page()
+    at.multiselect(key=at.session_state["rn_compare__widget"]).set_value([a]).run()
+    fake_run(store, "fourth")
+    at.run()
+    assert not at.exception, at.exception
+    assert at.multiselect(key=at.session_state["rn_compare__widget"]).value == [a]
+
+
+def test_runs_selector_stays_on_a_renamed_run_and_opens_its_network(runs_dir):
+    from alexnet.runs import RunStore
+    from tests.test_runs_page import fake_run
+    from tests.train_helpers import TINY
+
+    store = RunStore(runs_dir)
+    wide = TINY.with_layer(0, TINY.layers[0].replace(out_channels=16))
+    old = fake_run(store, "old one", spec=wide)
+    fake_run(store, "newest")
+    at = AppTest.from_file(str(ROOT / "explorer" / "app.py"), default_timeout=90)
+    at.run()
+    at.switch_page("../pages/runs.py").run()
+    at.selectbox(key=at.session_state["rn_run__widget"]).set_value(old).run()
+    at.text_input(key=f"rn_name_{old}").set_value("wide conv1").run()
+    at.button(key="rn_rename").click().run()
+    assert not at.exception, at.exception
+    assert store.get_run(old)["name"] == "wide conv1"
+    sel = at.selectbox(key=at.session_state["rn_run__widget"])
+    assert sel.value == old
+    assert sel.format_func(sel.value) == f"wide conv1 ({old})"
+    at.button(key="rn_open").click().run()
+    assert at.session_state["net_spec"].to_dict() == store.get_run(old)["spec"]
+
+
+# ---- item 6: the diff chart pairs layers by name and role ------------------------------------
+def test_diff_pairs_layers_by_name_and_role_not_position():
+    from alexnet import get_spec, summarize
+    from explorer.figures import diff_rows
+
+    paper, paddle = summarize(get_spec("paper-2012")), summarize(get_spec("paddle-cifar10-32"))
+    rows = diff_rows(paper, paddle)  # the same 23 names and types; dropout sits elsewhere in the classifier
+    assert not [r["name"] for r in rows if r["change"] in ("added", "removed")]
+    assert all(r["base_name"] == r["name"] for r in rows)
+    by_name = {r["name"]: r for r in rows}
+    params = {s: {r["name"]: r["params"] for r in x["layers"]} for s, x in (("paper", paper), ("paddle", paddle))}
+    for fc in ("fc1", "fc2", "fc3"):
+        assert by_name[fc]["d_params"] == params["paddle"][fc] - params["paper"][fc]
+    # an inserted layer is one 'added' row, and the layers after it still pair with themselves
+    from explorer.editor import default_layer
+
+    from alexnet.spec import layer_names
+
+    s = get_spec("paddle-cifar10-32")
+    i = layer_names(s).index("fc1")
+    grown = summarize(s.insert_layer(i + 1, default_layer("linear", (4096,))))
+    rows = diff_rows(paddle, grown)
+    assert [r["change"] for r in rows] == ["added"] and all(r["base_name"] != "fc2" for r in rows)
+
+
+# ---- item 7: the sidebar counts notes apart from warnings -----------------------------------
+def test_sidebar_counts_ceil_mode_notes_as_notes_not_warnings():
+    from alexnet import NetSpec, summarize
+
+    spec = NetSpec.from_dict({
+        "name": "ceil-notes", "input": {"channels": 1, "height": 7, "width": 7}, "num_classes": 10,
+        "layers": [{"type": "maxpool", "kernel": 2, "stride": 2, "ceil_mode": True}, {"type": "flatten"},
+                   {"type": "linear", "out_features": 10}]})
+    s = summarize(spec)
+    notes = [r for r in s["layers"] if r["message"] and r["status"] == "ok"]
+    assert len(notes) == 1 and "ceil mode" in notes[0]["message"] and len(s["warnings"]) == 1  # the setting
+    at = AppTest.from_file(str(ROOT / "explorer" / "app.py"), default_timeout=90)
+    at.session_state["net_spec"], at.session_state["net_base"], at.session_state["net_version"] = spec, "lenet-5", 0
+    at.run()
+    assert not at.exception, at.exception
+    assert not [w.value for w in at.sidebar.warning]
+    assert any("1 note" in c.value for c in at.sidebar.caption)
