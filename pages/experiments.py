@@ -6,6 +6,7 @@ from alexnet import SpecError, analyze, get_spec, jobs, list_presets
 from alexnet.experiments import BUILTINS, SWITCHES, ExperimentStore, make_variants
 from alexnet.train import RECIPES, ConfigError, adapt_spec, make_config
 from explorer import exp_views as ev
+from explorer.run_views import job_manager
 from explorer.state import current_spec
 from explorer.train_form import dataset_blocker, dataset_picker, show_dataset
 
@@ -14,7 +15,7 @@ st.caption("Check the AlexNet tutorials' claims on your own machine: each varian
            "one switch only, trains with the same seeds and data order through the Train page's queue, and "
            "the verdict names a winner only when the 95% interval for the difference in final test accuracy "
            "excludes zero — and says how many seeds it rests on.")
-mgr = jobs.get_manager()
+mgr = job_manager() or st.stop()  # a damaged run store: says what is wrong and how to recover
 exps = ExperimentStore(mgr.store())
 
 st.subheader("New experiment")

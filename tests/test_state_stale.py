@@ -126,3 +126,14 @@ def test_sidebar_counts_ceil_mode_notes_as_notes_not_warnings():
     assert not at.exception, at.exception
     assert not [w.value for w in at.sidebar.warning]
     assert any("1 note" in c.value for c in at.sidebar.caption)
+
+
+# ---- issue 14 leftover: the Experiments page and a damaged run store -------------------------
+def test_experiments_page_says_what_is_wrong_with_a_damaged_run_store(runs_dir):
+    from tests.test_escapes import _damage
+
+    _damage(runs_dir, "random bytes")
+    at = AppTest.from_file(str(ROOT / "pages" / "experiments.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("is damaged or not a run store" in e.value and "backup copy" in e.value for e in at.error)
