@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import time
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from .arithmetic import analyze, training_memory_bytes
+from .spec import as_spec
 from .build import build_model
 from .data import dataset_info
 from .devices import device_key
@@ -85,9 +88,86 @@ STEP_OVERHEAD_S = {"cpu": 0.01, "cuda": 0.0005, "mps": 0.002}
 EPOCH_OVERHEAD_S = {"cpu": 0.3, "cuda": 0.1, "mps": 0.2}
 
 
+# ---- what past runs on this machine measured ---------------------------------------------
+@dataclass(frozen=True)
+class Past:
+    """One earlier run, as the estimate learns from it: its network (spec JSON, multiply-adds
+    per image), device kind ('cpu', 'cuda', …), measured training images per second (median
+    over its steps) and, if recorded, seconds per epoch measured and estimated at launch."""
+    spec_json: str
+    device: str
+    macs: int
+    images_per_sec: float
+    seconds_per_epoch: float | None = None
+    estimated_seconds_per_epoch: float | None = None
+
+
+def spec_key(spec) -> str:
+    """The network as past runs are matched on (canonical JSON, name left out)."""
+    d = json.loads(as_spec(spec).to_json(indent=None))
+    d.pop("name", None)
+    return json.dumps(d, sort_keys=True)
+
+
+def calibration(spec, device_kind: str, past: list[Past]) -> dict | None:
+    """What earlier runs on this machine say about this network's speed: the median images/s
+    of runs of the same network, else the median training FLOP/s (6·MACs·images/s) of runs of
+    any network on the same kind of device; None without any."""
+    key = spec_key(spec)
+    mine = [p for p in past if p.device == device_kind and p.images_per_sec > 0]
+    same = [p.images_per_sec for p in mine if p.spec_json == key]
+    if same:
+        return {"images_per_sec": statistics.median(same), "runs": len(same),
+                "basis": f"{len(same)} past run(s) of this network on this machine"}
+    rates = [6 * p.macs * p.images_per_sec for p in mine if p.macs > 0]
+    if rates:
+        return {"rate": statistics.median(rates), "runs": len(rates),
+                "basis": f"this machine's training speed in {len(rates)} past run(s) of other networks"}
+    return None
+
+
+def past_errors(spec, device_kind: str, past: list[Past]) -> list[float]:
+    """How far off the launch-time estimates of this network's past runs were: (estimated −
+    measured) / measured seconds per epoch, one value per run that recorded both."""
+    key = spec_key(spec)
+    return [(p.estimated_seconds_per_epoch - p.seconds_per_epoch) / p.seconds_per_epoch for p in past
+            if p.device == device_kind and p.spec_json == key and p.seconds_per_epoch
+            and p.estimated_seconds_per_epoch]
+
+
+def error_text(errors: list[float]) -> str:
+    """'past estimates of this network: −12 % to +40 % (3 runs)', or '' without any."""
+    if not errors:
+        return ""
+    lo, hi = min(errors), max(errors)
+    span = f"{100 * lo:+.0f} %" if len(errors) == 1 else f"{100 * lo:+.0f} % to {100 * hi:+.0f} %"
+    return f"past estimates of this network were off by {span} ({len(errors)} run(s))"
+
+
+def past_runs(store, meta_of, limit: int = 30) -> list[Past]:
+    """The newest ``limit`` runs of a RunStore that trained at least a few steps, as ``Past``
+    (``meta_of(run_id)`` gives what was recorded at launch: the estimate)."""
+    out = []
+    for run in store.list_runs()[:limit]:
+        if run.get("status") in ("queued", "running") or not run.get("spec") or not run.get("device"):
+            continue
+        ips = [r["images_per_sec"] for r in store.step_metrics(run["id"]) if (r.get("images_per_sec") or 0) > 0]
+        if len(ips) < 3:
+            continue
+        secs = [e["epoch_seconds"] for e in store.epoch_metrics(run["id"]) if e.get("epoch_seconds")]
+        est = (meta_of(run["id"]).get("estimate") or {}).get("seconds_per_epoch")
+        try:
+            macs = int(analyze(run["spec"]).total_macs)
+        except (ValueError, TypeError, KeyError):
+            continue
+        out.append(Past(spec_key(run["spec"]), str(run["device"]).split()[0].split(":")[0], macs,
+                        statistics.median(ips), statistics.median(secs) if secs else None, est))
+    return out
+
+
 def estimate(spec, *, dataset: str, batch_size: int, epochs: int, device: str,
              precision: str = "fp32", optimizer: str = "sgd", train_subset: int | None = None,
-             measured_step_s: float | None = None) -> dict:
+             measured_step_s: float | None = None, past: list[Past] | None = None) -> dict:
     """Seconds per epoch and training memory before launching.
 
     ``spec`` is a NetSpec (or its dict/JSON).  Time: training costs about 6·MACs per
@@ -102,13 +182,18 @@ def estimate(spec, *, dataset: str, batch_size: int, epochs: int, device: str,
     dev = device_key(device)
     kind = dev.split(":")[0]
     macs = int(summary.total_macs)
-    if kind == "cpu":
+    cal = calibration(spec, kind, past or [])
+    if cal and "rate" in cal:
+        rate, basis = cal["rate"], f"multiply-adds at {cal['basis']}"
+    elif kind == "cpu":
         rate, basis = cpu_flops_per_second(), "multiply-adds at this CPU's measured rate"
     else:
         table = NOMINAL_RATE.get(kind, {"fp32": 1e12})
         rate, basis = table.get(precision, table["fp32"]), f"multiply-adds at an assumed {kind} rate"
     steps = max(1, n_train // max(min(batch_size, n_train), 1))  # the engine drops the last partial batch
     step_s = 6 * macs * batch_size / rate + STEP_OVERHEAD_S.get(kind, 0.002)
+    if cal and "images_per_sec" in cal:
+        step_s, basis = batch_size / cal["images_per_sec"], f"the speed measured in {cal['basis']}"
     if measured_step_s:
         step_s, basis = measured_step_s, "timed training steps"
     eval_s = 2 * macs * n_test / rate
@@ -116,7 +201,8 @@ def estimate(spec, *, dataset: str, batch_size: int, epochs: int, device: str,
     mem = training_memory_bytes(summary, batch_size, optimizer)
     return {"device": dev, "seconds_per_epoch": epoch_s, "seconds_total": epoch_s * epochs,
             "step_seconds": step_s, "steps_per_epoch": steps, "train_images": n_train,
-            "memory_bytes": int(mem), "basis": basis, "classes": classes, "dataset_sizes_from": info.sizes_from}
+            "memory_bytes": int(mem), "basis": basis, "classes": classes, "dataset_sizes_from": info.sizes_from,
+            "past_errors": past_errors(spec, kind, past or [])}
 
 
 def measure_step_seconds(spec_json: str, batch_size: int, steps: int = 3) -> float:

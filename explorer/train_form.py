@@ -5,10 +5,11 @@ Keeps pages/train.py thin."""
 from __future__ import annotations
 
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 import streamlit as st
 
-from alexnet import analyze, devices, get_spec, jobs, list_presets
+from alexnet import analyze, devices, estimate, get_spec, jobs, list_presets
 from alexnet.config import BUDGET_EPOCHS, OPTIONS, RECIPES, Option, Widget, make_config
 from alexnet.data import DATASETS, DatasetInfo, can_download, dataset_info, offline_message
 from alexnet.devices import available_devices
@@ -138,6 +139,57 @@ def spread_over(est: dict, gpus: int) -> dict:
         if out.get(k):
             out[k] = out[k] / gpus
     return out
+
+
+# ---- the estimate's helpers: past runs and timed steps, neither blocking the page ------------
+@st.cache_data(ttl=30, max_entries=4, show_spinner=False)
+def _past(root: str, stamp: tuple) -> list[estimate.Past]:
+    mgr = jobs.get_manager(root)
+    return estimate.past_runs(mgr.store(), mgr.meta)
+
+
+def past_runs(mgr: jobs.JobManager) -> list[estimate.Past]:
+    """What earlier runs in this store measured (cached until a run is added, ends or renamed)."""
+    stamp = tuple((r["id"], r["status"], r.get("finished")) for r in mgr.store().list_runs()[:30])
+    return _past(str(mgr.root), stamp)
+
+
+def estimate_note(est: dict) -> str:
+    """How much to trust the time estimate, from how far off past ones were."""
+    said = estimate.error_text(est.get("past_errors") or [])
+    if said:
+        return f"Estimate from {est['basis']}; {said}."
+    return (f"Estimate from {est['basis']}. No finished run of this network on this machine yet to check it "
+            "against: it may be off by a factor of two or more (other programs share the CPU).")
+
+
+@st.cache_resource(show_spinner=False)
+def _timer() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(1, thread_name_prefix="time-steps")
+
+
+def time_steps_button(key: tuple, batch_size: int) -> None:
+    """'Time 3 real steps' runs in a background thread; the page stays usable and the estimate
+    changes when the timing is done (``key``: spec JSON, batch size, device)."""
+    pending = st.session_state.setdefault("tr_timing", {})
+    if key not in pending:
+        if st.button("Time 3 real steps", icon=":material/timer:", key="tr_measure",
+                     help="replaces the estimate by a measurement of this network on this CPU (random data); it "
+                          "runs in the background — a few seconds, longer on a busy machine"):
+            pending[key] = _timer().submit(estimate.measure_step_seconds, key[0], batch_size)
+            st.rerun()
+        return
+
+    @st.fragment(run_every=1.0)
+    def poll():
+        fut = pending.get(key)
+        if fut is None or fut.done():
+            pending.pop(key, None)
+            if fut is not None and fut.exception() is None:
+                st.session_state.setdefault("tr_measured", {})[key] = fut.result()
+            st.rerun(scope="app")
+        st.caption("Timing 3 real training steps in the background… the estimate above updates when done.")
+    poll()
 
 
 def run_name_input(default: str) -> str:

@@ -66,7 +66,7 @@ step_s = st.session_state.get("tr_measured", {}).get(measured_key)
 est = estimate.estimate(spec, dataset=dataset if not blocker else "digits", batch_size=cfg["batch_size"],
                     epochs=cfg["epochs"], device=cfg["device"], precision=cfg.get("precision", "fp32"),
                     optimizer=cfg.get("optimizer", "sgd"), train_subset=cfg.get("train_subset") or None,
-                    measured_step_s=step_s)
+                    measured_step_s=step_s, past=train_form.past_runs(mgr))
 est = train_form.spread_over(est, gpus)
 if blocker:  # no sizes to estimate from: show the memory (it does not depend on them), not a time
     est["seconds_per_epoch"] = est["seconds_total"] = None
@@ -80,12 +80,9 @@ with left:
                 help="weights + gradients + optimizer state + activations for one batch, fp32")
     m[0].metric("Time per epoch (est.)", fmt_seconds(est["seconds_per_epoch"]), help=f"from {est['basis']}")
     m[1].metric("Whole run (est.)", fmt_seconds(est["seconds_total"]), help=f"{cfg['epochs']} epochs" + (", or the time budget" if cfg.get("max_seconds") else ""))
+    st.caption(train_form.estimate_note(est))
     if est["device"] == "cpu" and step_s is None and est["step_seconds"] < 3 and not errors:
-        if st.button("Time 3 real steps", icon=":material/timer:", key="tr_measure", help="replaces the multiply-add estimate by a "
-                     "measurement of this network on this CPU (random data, a second or two)"):
-            st.session_state.setdefault("tr_measured", {})[measured_key] = estimate.measure_step_seconds(
-                measured_key[0], cfg["batch_size"])
-            st.rerun()
+        train_form.time_steps_button(measured_key, cfg["batch_size"])
     if (est["seconds_total"] or 0) > train_form.SMALL_RUN_SECONDS:
         st.warning(f"This run would take about {fmt_seconds(est['seconds_total'])} on {est['device']} — too "
                    "long for a small run. " + train_form.suggestion(spec, est))
