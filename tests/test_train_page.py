@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 from alexnet import estimate, jobs
 from alexnet.runs import FINISHED
 from alexnet.train import make_config
+from tests.slow_steps import slow_training_steps
 from tests.train_helpers import TINY, use_tiny, wait_status
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "train.py")
@@ -116,8 +117,9 @@ def test_launch_tiny_run_until_complete_with_charts(page, runs_dir):
     assert page.progress[-1].value == 100
 
 
-def test_stop_a_running_run(page, runs_dir):
-    rid = launch(page, epochs=200, batch=4)  # ~72,000 steps: cannot finish before Stop on a fast machine
+def test_stop_a_running_run(page, runs_dir, monkeypatch):
+    slow_training_steps(monkeypatch, runs_dir.parent)  # ≥ 0.05 s a step: 72,000 steps outlast Stop on any machine
+    rid = launch(page, epochs=200, batch=4)
     m = jobs.get_manager(runs_dir)
     wait_status(m.store(), rid, "running", timeout=60)
     deadline = time.time() + 60
@@ -154,8 +156,9 @@ def test_two_launches_queue_then_both_complete(page, runs_dir):
     assert run_b["started"] >= run_a["finished"] - 0.5  # one at a time on the CPU
 
 
-def test_a_fresh_session_finds_the_running_job(page, runs_dir):
-    rid = launch(page, epochs=200, batch=4)  # ~72,000 steps: cannot finish before Stop on a fast machine
+def test_a_fresh_session_finds_the_running_job(page, runs_dir, monkeypatch):
+    slow_training_steps(monkeypatch, runs_dir.parent)  # ≥ 0.05 s a step: still running when the new session looks
+    rid = launch(page, epochs=200, batch=4)
     other = AppTest.from_file(PAGE, default_timeout=60)  # a refreshed tab: new session state
     use_tiny(other)
     other.run()
