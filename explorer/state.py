@@ -7,6 +7,8 @@ dictionary lookup.
 
 from __future__ import annotations
 
+import zlib
+
 import streamlit as st
 
 from alexnet import NetSpec, get_spec, summarize
@@ -90,3 +92,34 @@ def forget(key: str) -> None:
     """Drop a kept value (the widget's own default applies the next time it is drawn)."""
     st.session_state.get(_KEPT, {}).pop(key, None)
     st.session_state.pop(key, None)
+
+
+def chosen(key: str, options: list, default, format_func=str) -> dict:
+    """Keyword arguments (key, format_func, on_change, args) for a select widget whose option
+    labels can change between runs (a run renamed) or whose default moves (a newer run): the
+    person's choice is kept under a key of our own, updated only when they change the widget,
+    and written back before the widget is drawn, so it neither jumps nor shows a stale label
+    (the widget's key carries a digest of its labels: new labels, a fresh widget).
+    ``default`` is taken once; a chosen option that is gone gives way to it.  A list
+    ``default`` is for a multiselect.  Pass no ``index``/``default`` to the widget."""
+    own = f"{key}__chosen"
+    value = st.session_state.setdefault(own, default)
+    if isinstance(default, list):
+        value = [v for v in value if v in options]
+    elif value not in options:
+        value = default
+    labels = "\x1f".join(str(format_func(o)) for o in options)
+    widget = f"{key}_{zlib.crc32(labels.encode()):08x}"
+    st.session_state[widget] = st.session_state[own] = value
+    st.session_state[f"{key}__widget"] = widget  # for tests
+    return {"key": widget, "format_func": format_func, "on_change": _choose, "args": (widget, own)}
+
+
+def _choose(widget: str, own: str) -> None:
+    st.session_state[own] = st.session_state[widget]
+
+
+def choose(key: str, value) -> None:
+    """Select ``value`` in the ``chosen`` widget ``key`` from code (drawn later in this run,
+    or on the next)."""
+    st.session_state[f"{key}__chosen"] = value

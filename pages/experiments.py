@@ -7,6 +7,7 @@ from alexnet.experiments import BUILTINS, SWITCHES, ExperimentStore, make_varian
 from alexnet.train import RECIPES, ConfigError, adapt_spec, make_config
 from explorer import exp_views as ev
 from explorer.run_views import job_manager
+from explorer import state
 from explorer.state import current_spec
 from explorer.train_form import dataset_blocker, dataset_picker, show_dataset
 
@@ -78,7 +79,7 @@ if variants:
         exp_id = exps.create(name, switch, base.to_dict(), cfg, variants, list(range(seeds)), target,
                              submit=lambda nm, spec, c, experiment_id: mgr.submit(
                                  nm, spec, c, meta={"recipe": recipe, "source": src}, experiment_id=experiment_id))
-        st.session_state["exp_selected"] = exp_id
+        state.choose("exp_pick", exp_id)  # Results show the new experiment
         st.toast(f"Queued {n} runs")
 
 st.subheader("Results")
@@ -87,9 +88,8 @@ if not all_exps:
     st.info("No experiments yet: pick one above and press Run.")
     st.stop()
 ids = [e["id"] for e in all_exps]
-sel = st.session_state.get("exp_selected")
-exp_id = st.selectbox("Experiment", ids, index=ids.index(sel) if sel in ids else 0, key="exp_pick",
-                      format_func=lambda i: next(f"{e['name']} ({i})" for e in all_exps if e["id"] == i))
+titles = {e["id"]: f"{e['name']} ({e['id']})" for e in all_exps}
+exp_id = st.selectbox("Experiment", ids, **state.chosen("exp_pick", ids, ids[0], titles.get))
 store = mgr.store()
 active = any((store.get_run(r) or {}).get("status") in jobs.ACTIVE
              for v in exps.get(exp_id)["variants"] for r in v["run_ids"])
@@ -99,5 +99,5 @@ with st.popover("Delete this experiment"):
     st.write("Deletes the experiment and all its runs, with their metrics and checkpoints.")
     if st.button("Delete for good", key="exp_delete"):
         exps.delete(exp_id, manager=mgr)
-        st.session_state.pop("exp_selected", None)
+        state.choose("exp_pick", None)
         st.rerun()

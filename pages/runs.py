@@ -8,7 +8,7 @@ from alexnet import NetSpec, SpecError, jobs
 from explorer import downloads, export_view
 from explorer import run_figures as rf
 from explorer import run_views as rv
-from explorer.state import set_spec
+from explorer.state import chosen, set_spec
 
 st.title("Runs")
 mgr = rv.job_manager() or st.stop()
@@ -31,9 +31,11 @@ st.caption(f"{len(runs)} runs in {mgr.root} · click a column header to sort")
 # ---- compare --------------------------------------------------------------------------
 st.subheader("Compare")
 with_epochs = [r["id"] for r in runs if r.get("epochs_done")]
-sel = st.multiselect("Runs to overlay", list(by_id), default=with_epochs[:2], format_func=label.get, key="rn_compare")
+sel = st.multiselect("Runs to overlay", list(by_id),
+                     **chosen("rn_compare", list(by_id), with_epochs[:2], label.get))  # stays put when runs come or are renamed
 if sel:
-    metric = st.radio("Metric", ["test_acc", "train_acc", "test_loss", "train_loss"], horizontal=True, key="rn_metric")
+    metrics = ["test_acc", "train_acc", "test_loss", "train_loss"]
+    metric = st.radio("Metric", metrics, horizontal=True, **chosen("rn_metric", metrics, metrics[0]))
     curves = [{"label": by_id[i]["name"], "epochs": store.epoch_metrics(i), "started": by_id[i].get("started")}
               for i in sel]
     c = st.columns(2)
@@ -56,7 +58,7 @@ if sel:
 
 # ---- one run --------------------------------------------------------------------------
 st.subheader("Manage a run")
-rid = st.selectbox("Run", list(by_id), format_func=label.get, key="rn_run")
+rid = st.selectbox("Run", list(by_id), **chosen("rn_run", list(by_id), runs[0]["id"], label.get))
 run = by_id[rid]
 rv.status_line(mgr, run)
 a, b, c, d = st.columns([1, 1.25, 1.45, 0.6])  # the longest labels whole at 1280 px

@@ -146,7 +146,7 @@ def test_runs_page_offers_onnx_of_a_trained_run(two_runs):
     store.save_checkpoint(a, "best", {"model": model.state_dict(), "spec": TINY.to_dict()})
     at = AppTest.from_file(PAGE, default_timeout=90)
     at.run()
-    at.selectbox(key="rn_run").set_value(a).run()
+    at.selectbox(key=at.session_state["rn_run__widget"]).set_value(a).run()
     assert not at.exception, at.exception
     labels = [btn.proto.label for btn in at.get("download_button")]
     assert "ONNX (trained weights)" in labels and "TorchScript (trained weights)" in labels

@@ -64,7 +64,7 @@ def test_table_lists_every_run_with_its_columns(filled):
 def test_compare_overlays_and_diffs(filled):
     store, a, b = filled
     at = open_page()
-    assert set(at.multiselect(key="rn_compare").value) == {a, b}
+    assert set(at.multiselect(key=at.session_state["rn_compare__widget"]).value) == {a, b}
     overlays = [c for c in at.get("plotly_chart") if "rn_overlay" in c.proto.id]
     assert [sum(chart_points(c).values()) for c in overlays] == [6, 6]  # 2 runs × 3 epochs, vs epoch and vs time
     texts = [df.value for df in at.dataframe]
@@ -77,7 +77,7 @@ def test_compare_overlays_and_diffs(filled):
 def test_rename_and_delete_with_confirmation(filled):
     store, a, b = filled
     at = open_page()
-    at.selectbox(key="rn_run").set_value(a).run()
+    at.selectbox(key=at.session_state["rn_run__widget"]).set_value(a).run()
     at.text_input(key=f"rn_name_{a}").set_value("renamed run").run()
     at.button(key="rn_rename").click().run()
     assert store.get_run(a)["name"] == "renamed run"
@@ -92,7 +92,7 @@ def test_rename_and_delete_with_confirmation(filled):
 def test_downloads_offered(filled):
     store, a, b = filled
     at = open_page()
-    at.selectbox(key="rn_run").set_value(b).run()
+    at.selectbox(key=at.session_state["rn_run__widget"]).set_value(b).run()
     keys = [d.proto.id for d in at.get("download_button")]
     assert any("rn_csv" in k for k in keys) and any("rn_ckpt" in k for k in keys)
 
@@ -104,7 +104,7 @@ def test_killed_run_shows_interrupted_with_its_metrics(runs_dir):
     rid = fake_run(store, "was running", status="running", pid=dead.pid)
     at = open_page()  # the page after a server restart
     assert store.get_run(rid)["status"] == "interrupted"
-    at.selectbox(key="rn_run").set_value(rid).run()
+    at.selectbox(key=at.session_state["rn_run__widget"]).set_value(rid).run()
     assert any("Interrupted" in w.value for w in at.warning)
     live = {c.proto.id: chart_points(c) for c in at.get("plotly_chart")}
     loss = [v for k, v in live.items() if "runs_loss" in k]
@@ -119,7 +119,7 @@ def test_open_run_network_in_architecture(filled):
     at.run()
     at.switch_page("../pages/runs.py").run()
     assert not at.exception, at.exception
-    at.selectbox(key="rn_run").set_value(b).run()
+    at.selectbox(key=at.session_state["rn_run__widget"]).set_value(b).run()
     at.button(key="rn_open").click().run()
     assert not at.exception, at.exception
     spec = at.session_state["net_spec"]

@@ -137,3 +137,28 @@ def test_experiments_page_says_what_is_wrong_with_a_damaged_run_store(runs_dir):
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("is damaged or not a run store" in e.value and "backup copy" in e.value for e in at.error)
+
+
+# ---- item 4: Experiments — Results show the experiment just launched -------------------------
+def test_experiments_results_show_the_experiment_just_launched(runs_dir, monkeypatch):
+    from alexnet import jobs
+
+    def submit(self, name, spec, config, meta=None, experiment_id=None):  # queued and at once stopped: no training
+        rid = self.store().create_run(name, spec, config, experiment_id=experiment_id)
+        self.store().set_status(rid, "stopped")
+        return rid
+
+    monkeypatch.setattr(jobs.JobManager, "submit", submit)
+    at = AppTest.from_file(str(ROOT / "pages" / "experiments.py"), default_timeout=120)
+    at.session_state["exp_builtin"] = "relu-vs-tanh"
+    at.run()
+    at.radio(key="exp_seeds_relu-vs-tanh").set_value(1)
+    at.button(key="exp_launch").click().run()
+    assert not at.exception, [e.stack_trace for e in at.exception]
+    first = at.selectbox(key=at.session_state["exp_pick__widget"]).value
+    at.selectbox(key="exp_builtin").set_value("overlapping-pooling").run()
+    at.radio(key="exp_seeds_overlapping-pooling").set_value(1)
+    at.button(key="exp_launch").click().run()
+    assert not at.exception, at.exception
+    pick = at.selectbox(key=at.session_state["exp_pick__widget"])
+    assert pick.value != first and pick.format_func(pick.value).startswith("overlapping-pooling")
