@@ -23,8 +23,8 @@ def _headline(pg) -> re.Match:
 def test_browser_explains_a_conv2_unit_of_a_photograph_and_follows_a_click(page, app_server):
     pg = page
     pg.goto(app_server.url + "/activations")
-    pg.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 5", timeout=120_000)
-    wait_for_app(pg, 120_000)
+    pg.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 5", timeout=300_000)
+    wait_for_app(pg, 300_000)  # the machine is shared: paper-2012's first forward pass may take minutes
     pg.locator('[data-testid="stSelectbox"]', has_text="Layer").first.click()
     pg.get_by_role("option", name=re.compile(r"^conv2 \(conv\)")).click()
     pg.get_by_text("How conv2[", exact=False).wait_for(timeout=120_000)
@@ -36,6 +36,15 @@ def test_browser_explains_a_conv2_unit_of_a_photograph_and_follows_a_click(page,
         pg.get_by_text(part, exact=False).first.evaluate("e => e.scrollIntoView({block: 'start'})")
         pg.wait_for_timeout(1500)
         screenshot(pg, name)
+
+    # Play moves the kernel: the step slider's label leaves the unit's position
+    slide = pg.locator(".stPlotlyChart", has_text="sliding over input channel").first
+    label = slide.locator(".slider-group text.slider-label").first
+    before = label.text_content()
+    slide.locator(".updatemenu-button", has_text="Play").first.click()
+    pg.wait_for_timeout(2000)
+    assert label.text_content() != before, before
+    slide.locator(".updatemenu-button", has_text="Pause").first.click()
 
     # a click on the chosen map (27×27, clickable) moves the unit to the clicked pixel
     chart = pg.locator(".stPlotlyChart", has_text="click a pixel to explain it").first
