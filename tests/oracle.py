@@ -131,6 +131,10 @@ def batchnorm(d, shape, support):
     return cls(shape[0], eps=d["eps"], momentum=d["momentum"])
 
 
+def _plain(cls):
+    return lambda d, shape, support: cls()
+
+
 BUILDERS = {
     "conv": conv, "maxpool": maxpool, "avgpool": avgpool,
     "adaptive_avgpool": adaptive, "adaptive_maxpool": adaptive_max,
@@ -141,7 +145,7 @@ BUILDERS = {
     "groupnorm": lambda d, shape, support: nn.GroupNorm(d["groups"], shape[0], eps=d["eps"], affine=d["affine"]),
     "dropout": lambda d, shape, support: nn.Dropout(d["p"]),
     "leaky_relu": lambda d, shape, support: nn.LeakyReLU(d["negative_slope"]),
-    **{name: (lambda cls: lambda d, shape, support: cls())(cls) for name, cls in ACTIVATIONS.items()},
+    **{name: _plain(cls) for name, cls in ACTIVATIONS.items()},
 }
 
 
