@@ -13,6 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 TILE_GAP = 1  # pixels of gap between montage tiles
+LABEL_PX = 14  # screen pixels between rows of feature maps for their 9-px channel numbers
 
 
 def grid_columns(n: int, max_cols: int = 12) -> int:
@@ -20,19 +21,21 @@ def grid_columns(n: int, max_cols: int = 12) -> int:
     return max(1, min(max_cols, math.ceil(math.sqrt(n))))
 
 
-def montage(tiles: np.ndarray, ncols: int | None = None, gap: int = TILE_GAP, fill=np.nan):
-    """Lay out tiles [N, h, w] or [N, h, w, C] in rows of ``ncols``.  Returns the montage
-    ([rows·(h+gap)−gap, cols·(w+gap)−gap(, C)]) and each tile's (top, left) corner."""
+def montage(tiles: np.ndarray, ncols: int | None = None, gap: int = TILE_GAP, fill=np.nan,
+            row_gap: int | None = None):
+    """Lay out tiles [N, h, w] or [N, h, w, C] in rows of ``ncols``, ``gap`` pixels apart
+    (``row_gap`` between rows, where labels go).  Returns the montage and each tile's (top, left)."""
     n, h, w = tiles.shape[:3]
+    rg = gap if row_gap is None else row_gap
     ncols = ncols or grid_columns(n)
     nrows = max(1, math.ceil(n / ncols))
-    shape = (nrows * (h + gap) - gap, ncols * (w + gap) - gap) + tuple(tiles.shape[3:])
+    shape = (nrows * (h + rg) - rg, ncols * (w + gap) - gap) + tuple(tiles.shape[3:])
     dtype = np.float32 if np.issubdtype(tiles.dtype, np.floating) or isinstance(fill, float) else tiles.dtype
     grid = np.full(shape, fill, dtype=dtype)
     corners = []
     for i in range(n):
         r, c = divmod(i, ncols)
-        top, left = r * (h + gap), c * (w + gap)
+        top, left = r * (h + rg), c * (w + gap)
         grid[top:top + h, left:left + w] = tiles[i]
         corners.append((top, left))
     return grid, corners
@@ -51,7 +54,9 @@ def feature_grid_figure(maps: np.ndarray, channels, *, zmin: float, zmax: float,
     maps = np.asarray(maps, dtype=np.float32)
     n, h, w = maps.shape
     ncols = ncols or grid_columns(n)
-    grid, corners = montage(maps, ncols)
+    tile_px = max(40, min(120, 900 // ncols))  # on screen
+    row_gap = max(TILE_GAP, math.ceil(LABEL_PX * h / tile_px)) if label_tiles else TILE_GAP
+    grid, corners = montage(maps, ncols, row_gap=row_gap)
     # which channel each montage pixel belongs to, for the hover text (int16: small to send)
     chan = np.full(grid.shape, -1, dtype=np.int16)
     for ch, (top, left) in zip(channels, corners):
@@ -66,9 +71,7 @@ def feature_grid_figure(maps: np.ndarray, channels, *, zmin: float, zmax: float,
         fig.add_trace(go.Scatter(x=[left - 0.5 for _, left in corners], y=[top - 0.5 for top, _ in corners],
                                  text=[str(c) for c in channels], mode="text", textposition="top right",
                                  textfont={"size": 9, "color": "#444"}, hoverinfo="skip", showlegend=False))
-    nrows = math.ceil(n / ncols)
-    tile_px = max(40, min(120, 900 // ncols))
-    fig.update_layout(title=title, height=min(1400, 90 + nrows * (tile_px + 12)),
+    fig.update_layout(title=title, height=min(1400, 60 + round(grid.shape[0] * tile_px / h)),
                       margin={"l": 10, "r": 10, "t": 50, "b": 10})
     _square_axes(fig)
     return fig
@@ -176,6 +179,7 @@ def layer_stats_figure(rows: list[dict], *, title: str) -> go.Figure:
                       yaxis2={"title": "zeros (%)", "overlaying": "y", "side": "right", "range": [0, 100],
                               "tickmode": "linear", "tick0": 0, "dtick": 20, "showgrid": False},
                       legend={"orientation": "h", "y": 1.12})
+    fig.update_xaxes(automargin=True, tickangle=-45)  # whole layer names, never "con", "poo"
     return fig
 
 

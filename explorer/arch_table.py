@@ -69,10 +69,10 @@ div[class*="st-key-fixrowerr"]{background:#fde0e0}
 div[class*="st-key-fixrow"] button{min-height:1.9rem;padding:0 .6rem}
 div[class*="st-key-fixrow"] p{font-size:12px}
 </style>"""
-CSS = CSS.replace("</style>", "@container (max-width: %dpx){table.arch tr:not(.msg):not(.nc)>:nth-last-child(-n+2)"
-                  "{display:none}%s}</style>" % (NARROW_PX, "".join(
-                      f"table.arch col:nth-child({i + 1}){{width:{w}% !important}}"
-                      for i, w in enumerate(NARROW_WIDTHS))))
+_NARROW_COLS = "".join(f"table.arch col:nth-child({i + 1}){{width:{w}% !important}}"
+                       for i, w in enumerate(NARROW_WIDTHS))
+CSS = CSS.replace("</style>", f"@container (max-width: {NARROW_PX}px){{table.arch tr:not(.msg):not(.nc)>"
+                  f":nth-last-child(-n+2){{display:none}}{_NARROW_COLS}}}</style>")
 # A window narrower than STACK_PX with the sidebar open (1024 px): the table takes the whole
 # width and the layer panel goes under it, instead of both squeezed side by side.
 STACK_PX = 1100

@@ -68,7 +68,6 @@ def test_the_network_upload_states_one_limit_the_one_the_code_enforces():
 
 def test_the_activations_uploads_state_their_limit_once():
     import tomllib
-
     from streamlit.testing.v1 import AppTest
 
     from alexnet import activations as A
@@ -178,8 +177,8 @@ def _epochs(n: int, peak=None) -> list[dict]:
 def test_accuracy_per_epoch_has_whole_epoch_ticks():
     from explorer import run_figures as rf
 
-    for n, fig in [(n, f) for n in (3, 40) for f in (rf.accuracy_figure(_epochs(n)), rf.overlay_figure(
-            [{"label": "a", "epochs": _epochs(n)}], "test_acc", "epoch"))]:
+    for n, fig in [(k, f) for k in (3, 40) for f in (rf.accuracy_figure(_epochs(k)), rf.overlay_figure(
+            [{"label": "a", "epochs": _epochs(k)}], "test_acc", "epoch"))]:
         x = fig.layout.xaxis
         assert x.tickmode == "linear" and x.dtick >= 1 and float(x.dtick).is_integer(), (n, x)
         assert n / x.dtick <= 12, "at most a dozen ticks"
@@ -291,3 +290,21 @@ def test_no_stale_downloading_bar_after_the_offline_error(tmp_path, monkeypatch)
     assert any("offline" in e.value for e in at.error), [e.value for e in at.error]
     bars = [p.proto.text for p in at.get("progress")]
     assert not bars, f"a progress bar stays next to the error: {bars}"
+
+
+def test_map_tiles_leave_room_for_their_numbers_and_layer_names_fit():
+    import numpy as np
+
+    from explorer import act_figures as af
+
+    for n, side in ((48, 55), (96, 13), (24, 6)):
+        fig = af.feature_grid_figure(np.random.rand(n, side, side), list(range(n)), zmin=0, zmax=1, title="maps")
+        tops = sorted({y + 0.5 for y in fig.data[1].y})
+        gap = tops[1] - tops[0] - side  # data pixels between one row of tiles and the next
+        rows = len(tops) * (side + gap) - gap
+        px = (fig.layout.height - fig.layout.margin.t - fig.layout.margin.b) / rows  # screen px per data px
+        assert gap * px >= 12, f"{n} maps of {side}²: {gap * px:.1f} px between rows for 9-px numbers"
+    rows = [{"layer": f"{k}{i}", "mean": 0.1, "max": 1.0, "zeros": 50.0} for i in range(1, 6)
+            for k in ("conv", "relu", "pool")]
+    fig = af.layer_stats_figure(rows, title="layers")
+    assert fig.layout.xaxis.automargin is True and fig.layout.xaxis.tickangle is not None, "names never clipped"
