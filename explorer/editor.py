@@ -23,7 +23,7 @@ from alexnet.textfmt import human_bytes, shape_text
 from alexnet.budget import BUDGET_ACTIVATION_BYTES, BUDGET_WEIGHT_BYTES, budget_problem  # noqa: F401
 from alexnet.spec import layer_from_dict
 from explorer import arch_table
-from explorer.state import base_preset, current_spec, set_spec, summary_of, version
+from explorer.state import base_is_preset, base_preset, base_spec, current_spec, set_spec, summary_of, version
 
 # ---- the memory budget ------------------------------------------------------------------
 # The arithmetic never allocates tensors, but the Train and Activations pages build what
@@ -96,7 +96,10 @@ def load_preset(name: str) -> None:
 
 
 def reset_to_preset() -> None:
-    load_preset(base_preset())
+    if base_is_preset():
+        load_preset(base_preset())
+    elif commit(lambda _: base_spec(), f"Back to {base_preset()} as loaded.", base=base_spec(), where="top"):
+        st.session_state[_SEL] = 0
 
 
 def apply_fix(index: int, fix: dict) -> bool:
@@ -183,7 +186,7 @@ def load_json(data: bytes | str, source: str) -> bool:
     except SpecError as e:
         st.session_state[_IO_MSG] = ("error", f"{source} refused — the network is unchanged: {e}")
         return False
-    set_spec(spec)
+    set_spec(spec, base=spec)  # its own base: Reset and the diff refer to it, not to a preset
     st.session_state[_SEL] = 0
     st.session_state[_IO_MSG] = ("success", f"Loaded '{spec.name}' from {source.lower()} "
                                             f"({len(spec.layers)} layers).")
@@ -213,8 +216,9 @@ def top_bar(spec: NetSpec) -> None:
     p = prefix()
     cols = st.columns([2.4, 0.75, 0.9, 0.9, 1.2], vertical_alignment="bottom")
     cols[0].selectbox("Preset (a network from the tutorials)", names,
-                      index=names.index(base) if base in names else 0, key=f"{p}_preset",
-                      on_change=lambda: load_preset(st.session_state[f"{p}_preset"]))
+                      index=names.index(base) if base_is_preset() and base in names else None, key=f"{p}_preset",
+                      placeholder=f"{base} (your own) — pick a preset to replace it",
+                      on_change=lambda: st.session_state[f"{p}_preset"] and load_preset(st.session_state[f"{p}_preset"]))
     c, h, w = spec.input.shape
     for col, label, fld, val, hi in ((cols[1], "input C", "channels", c, B["in_channels"]),
                                      (cols[2], "input H", "height", h, B["side"]),
@@ -225,8 +229,9 @@ def top_bar(spec: NetSpec) -> None:
     cols[4].button("Reset", icon=":material/restart_alt:", key=f"{p}_reset", on_click=reset_to_preset,
                    help=f"Discard edits and reload {base}", width="stretch")
     messages(_MSG, "top")  # a refused preset or input size is said under these boxes
-    note = get_preset(base).note if base in names else ""
-    edited = spec != get_spec(base) if base in names else True
+    own = not base_is_preset()
+    note = "loaded from a file, pasted, or taken from a run; Reset returns to it" if own else get_preset(base).note
+    edited = spec != base_spec()
     st.caption(("**Edited** from " if edited else "") + f"**{base}** — {note}")
 
 
@@ -272,9 +277,18 @@ def totals(summary: dict) -> None:
         "2× activations)")
 
 
+def _rename(key: str) -> None:
+    name = (st.session_state.get(key) or "").strip()
+    if name:
+        commit(lambda s: s.replace(name=name), f"Renamed the network to {name}.", own=True)
+
+
 def save_and_load(spec: NetSpec) -> None:
     """Download the JSON; upload or paste one (validated; a refused file changes nothing)."""
     a, b, c = st.columns(3, gap="medium")
+    key = f"{prefix()}_name"
+    a.text_input("Network name (the file name on download)", spec.name, key=key, max_chars=80, on_change=_rename,
+                 args=(key,), help="an edited preset keeps the preset's name until you give it one of its own")
     a.download_button("Download network JSON", spec.to_json(), icon=":material/download:",
                       file_name=f"{spec.name}.json",
                       mime="application/json", width="stretch")

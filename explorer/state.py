@@ -15,7 +15,8 @@ from alexnet import NetSpec, get_spec, summarize
 
 DEFAULT_PRESET = "paper-2012"
 _SPEC = "net_spec"  # the current NetSpec
-_BASE = "net_base"  # the preset name it started from
+_BASE = "net_base"  # the name of what it started from: a preset, or a network loaded from a file or a run
+_BASE_SPEC = "net_base_spec"  # that network itself, when it is not a preset
 _VERSION = "net_version"  # bumped on every change, used in widget keys
 
 
@@ -37,13 +38,28 @@ def version() -> int:
     return st.session_state[_VERSION]
 
 
-def set_spec(spec: NetSpec, base: str | None = None) -> None:
-    """Replace the current network (already validated).  ``base`` names a preset it
-    now derives from (when a preset is loaded)."""
+def base_spec() -> NetSpec:
+    """The network the current one started from (what Reset restores, what the diff compares with)."""
+    current_spec()
+    own = st.session_state.get(_BASE_SPEC)
+    return own if own is not None else get_spec(st.session_state[_BASE])
+
+
+def base_is_preset() -> bool:
+    current_spec()
+    return st.session_state.get(_BASE_SPEC) is None
+
+
+def set_spec(spec: NetSpec, base: str | NetSpec | None = None) -> None:
+    """Replace the current network (already validated).  ``base`` is what it now derives
+    from: a preset's name (a preset loaded), or a network that is its own base (one
+    uploaded, pasted, or taken from a run)."""
     current_spec()
     st.session_state[_SPEC] = spec
-    if base is not None:
-        st.session_state[_BASE] = base
+    if isinstance(base, NetSpec):
+        st.session_state[_BASE], st.session_state[_BASE_SPEC] = base.name, base
+    elif base is not None:
+        st.session_state[_BASE], st.session_state[_BASE_SPEC] = base, None
     st.session_state[_VERSION] += 1
 
 

@@ -8,7 +8,7 @@ import streamlit as st
 
 from alexnet import SpecError, get_spec, pytorch_code
 from explorer import arch_table, editor, export_view, figures, share, verify_view
-from explorer.state import base_preset, current_spec, current_summary, summary_of
+from explorer.state import base_preset, base_spec, current_spec, current_summary, summary_of
 
 editor.css()
 share.apply_network_link()  # a shared link's network, once per session
@@ -46,10 +46,10 @@ else:
     bars = figures.params_macs_bars(summary)
     if bars is not None:
         a.plotly_chart(bars, key="arch_bars", width="stretch", config={"displayModeBar": False})
-    base = summary_of(get_spec(base_preset()))
+    base = summary_of(base_spec())
     diff = figures.diff_figure(base, summary)
     if diff is None:
-        b.info(f"No changes against the preset **{base_preset()}** yet: edit a layer and this chart shows which "
+        b.info(f"No changes against **{base_preset()}** yet: edit a layer and this chart shows which "
                "rows' shapes and parameter counts moved, and by how much.")
     else:
         b.plotly_chart(diff, key="arch_diff", width="stretch", config={"displayModeBar": False})

@@ -4,11 +4,22 @@ server last drew."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from conftest import wait_for_app
-from test_browser_train import nav, settle_home
+from test_browser_train import nav
 
 pytestmark = pytest.mark.browser
+
+
+def settle_home(pg) -> None:
+    """Let Start here finish (its presets table) before navigating away.  Generous waits:
+    the machine these run on is shared and often loaded."""
+    pg.set_default_timeout(120_000)
+    wait_for_app(pg, 120_000)
+    pg.wait_for_selector('[data-testid="stTable"], [data-testid="stDataFrame"]')
+    wait_for_app(pg, 120_000)
 
 
 def run_name(pg) -> str:
@@ -85,3 +96,69 @@ def test_activations_layer_and_gradient_box_survive_an_empty_upload(page):
     assert "pool2 (maxpool)" in layer_box, layer_box
     assert "Unit: channel (0–255)" in body and "pool2: maps" in pg.content()
     assert checked and "Non-zero gradient on rows" in body
+
+
+def _chips(pg, label: str) -> list[str]:
+    box = pg.locator('[data-testid="stMultiSelect"]', has_text=label).first
+    return [t.get_attribute("aria-label") for t in box.locator("[data-tag]").all()]
+
+
+def test_runs_overlay_and_run_selector_stay_put(page, app_server):
+    """Runs: the overlay choice stays when a run is added; after Rename the Run selector
+    stays on the renamed run (showing its new name only) and opens its network."""
+    from alexnet.runs import RunStore
+    from tests.test_runs_page import fake_run
+    from tests.train_helpers import TINY
+
+    store = RunStore(app_server.runs_dir)
+    wide = TINY.with_layer(0, TINY.layers[0].replace(out_channels=16))
+    old = fake_run(store, "old one", spec=wide)
+    second = fake_run(store, "second")
+    newest = fake_run(store, "newest")
+    pg = page
+    settle_home(pg)
+    nav(pg, "Runs")
+    pg.get_by_text("Manage a run").wait_for()
+    pg.wait_for_selector("[data-tag]")
+    assert _chips(pg, "Runs to overlay") == [f"newest ({newest})", f"second ({second})"]
+    pg.get_by_role("button", name=f"Remove newest ({newest})").click()
+    wait_for_app(pg)
+    assert _chips(pg, "Runs to overlay") == [f"second ({second})"]
+    fake_run(store, "added later")
+    pg.get_by_text("train_acc", exact=True).click()  # any rerun reads the new run list
+    wait_for_app(pg)
+    assert _chips(pg, "Runs to overlay") == [f"second ({second})"]
+
+    run_box = pg.locator('[data-testid="stSelectbox"]').filter(has=pg.get_by_text("Run", exact=True))
+    for _ in range(5):  # the box is redrawn when the run list changes: open it again if it closed
+        run_box.click()
+        try:
+            pg.locator('[role="option"]', has_text="old one").click(timeout=10_000)
+            break
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError
+            wait_for_app(pg, 120_000)
+    wait_for_app(pg, 120_000)
+    pg.wait_for_function("() => document.querySelectorAll('input[aria-label=\"Name\"]').length === 1")
+    assert pg.get_by_label("Name", exact=True).input_value() == "old one"
+    name = pg.get_by_label("Name", exact=True)
+    name.fill("wide conv1")
+    name.press("Enter")
+    wait_for_app(pg)
+    pg.get_by_role("button", name="Rename").click()
+    wait_for_app(pg)
+    deadline = time.time() + 120
+    while store.get_run(old)["name"] != "wide conv1":
+        assert time.time() < deadline, "Rename did not rename the run"
+        time.sleep(0.5)
+    want = f"wide conv1 ({old})"
+    try:  # the selector shows the new name, and nothing shows the old one
+        pg.wait_for_function("w => [...document.querySelectorAll('[data-testid=stSelectbox] input')]"
+                             ".some(i => i.value === w) && !document.body.innerText.includes('old one')",
+                             arg=want, timeout=60_000)
+    except Exception:
+        shown = [i.get_attribute("value") for i in pg.locator('[data-testid="stSelectbox"] input').all()]
+        raise AssertionError(f"after Rename the selectors show {shown}, not {want!r}") from None
+    pg.get_by_role("button", name="Open its network in Architecture").click()
+    pg.wait_for_selector("table.arch", timeout=60_000)
+    wait_for_app(pg)
+    assert pg.locator('table.arch tr[data-layer="0"]').get_attribute("data-shape") == "16×8×8"

@@ -162,3 +162,44 @@ def test_experiments_results_show_the_experiment_just_launched(runs_dir, monkeyp
     assert not at.exception, at.exception
     pick = at.selectbox(key=at.session_state["exp_pick__widget"])
     assert pick.value != first and pick.format_func(pick.value).startswith("overlapping-pooling")
+
+
+# ---- item 5: an uploaded or pasted network is its own base ----------------------------------
+def _arch_widget(at, kind: str, suffix: str):
+    (w,) = [w for w in getattr(at, kind) if w.key and w.key.endswith(suffix)]
+    return w
+
+
+def _paste(at, text: str) -> None:
+    at.text_area(key="arch_paste_text").set_value(text)
+    at.button[[b.label for b in at.button].index("Load pasted JSON")].click()
+    at.run()
+    assert not at.exception, at.exception
+
+
+def test_a_pasted_network_is_its_own_base_and_a_preset_can_be_chosen_again():
+    from alexnet import get_spec
+
+    at = AppTest.from_file(str(ROOT / "explorer" / "app.py"), default_timeout=90)
+    at.run()
+    at.switch_page("../pages/architecture.py").run()
+    mine = get_spec("paddle-cifar10-32").with_input(height=37, width=37).replace(name="my-paddle")
+    _paste(at, mine.to_json())
+    captions = " ".join(c.value for c in at.caption)
+    assert "paper-2012" not in captions and "my-paddle" in captions
+    assert _arch_widget(at, "selectbox", "_preset").value is None  # no preset claims it
+    at.toggle(key="arch_charts").set_value(True).run()
+    assert any("No changes against" in i.value and "my-paddle" in i.value for i in at.info)  # diff vs itself
+    _arch_widget(at, "selectbox", "_preset").set_value("paper-2012").run()
+    assert not at.exception, at.exception
+    assert at.session_state["net_spec"] == get_spec("paper-2012")
+
+
+def test_the_network_name_is_editable_and_names_the_download():
+    at = AppTest.from_file(str(ROOT / "explorer" / "app.py"), default_timeout=90)
+    at.run()
+    at.switch_page("../pages/architecture.py").run()
+    _arch_widget(at, "text_input", "_name").set_value("my-net").run()
+    assert not at.exception, at.exception
+    assert at.session_state["net_spec"].name == "my-net"
+    assert "`my-net`" in " ".join(m.value for m in at.sidebar.markdown)  # download: file_name=f"{spec.name}.json"
