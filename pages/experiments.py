@@ -70,7 +70,7 @@ except (ValueError, SpecError, ConfigError) as e:
     st.error(f"Cannot build the variants: {e}")
     variants = []
 if variants:
-    st.dataframe(ev.variant_preview(base, cfg, variants), hide_index=True, width="stretch", key="exp_preview")
+    st.table(ev.variant_preview(base, cfg, variants))  # static: long "changes vs base" cells wrap, never cut
     n = len(variants) * seeds
     src = base_name if base_name != "current network" else base.name
     if st.button(f"Run {n} training run{'s' if n > 1 else ''}", type="primary", key="exp_launch",

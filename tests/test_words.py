@@ -308,3 +308,14 @@ def test_map_tiles_leave_room_for_their_numbers_and_layer_names_fit():
             for k in ("conv", "relu", "pool")]
     fig = af.layer_stats_figure(rows, title="layers")
     assert fig.layout.xaxis.automargin is True and fig.layout.xaxis.tickangle is not None, "names never clipped"
+
+
+def test_the_experiment_preview_shows_changes_vs_base_whole():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "pages" / "experiments.py"), default_timeout=120).run()
+    assert not at.exception, at.exception
+    grids = [d for d in at.dataframe if "changes vs base" in d.value.columns]
+    assert not grids, "a data grid cuts long cells to its column width"
+    [preview] = [t for t in at.table if "changes vs base" in t.value.columns]
+    assert all("None" not in str(v) for v in preview.value.to_numpy().ravel())
