@@ -19,6 +19,9 @@ from explorer.state import set_spec
 
 PATH_CHOICE = "a file or folder…"  # the Dataset box's last entry: type a path
 SMALL_RUN_SECONDS = 600  # a "small run" should finish within ten minutes
+# the form's widgets, kept while another page is shown (explorer.state.remember)
+KEPT_KEYS = ("tr_source", "tr_preset", "tr_dataset", "tr_dataset_path", "tr_recipe")
+KEPT_PREFIXES = tuple(f"tr_{r}_" for r in RECIPES)
 
 
 def dataset_picker(prefix: str = "tr") -> tuple[str, DatasetInfo]:

@@ -16,7 +16,8 @@ with st.spinner("Loading the training engine (PyTorch) — only on the first vis
     from alexnet.train import adapt_spec  # noqa: E402
     from explorer import share, train_form  # noqa: E402
     from explorer.run_views import job_manager, live_panel  # noqa: E402
-    from explorer.state import current_spec  # noqa: E402
+    from explorer.state import current_spec, remember  # noqa: E402
+remember(train_form.KEPT_KEYS, train_form.KEPT_PREFIXES)  # the form's settings survive a visit to another page
 share.apply_network_link()  # a shared link's network and settings, once per session
 share.apply_train_link()
 share.refused()

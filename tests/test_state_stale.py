@@ -203,3 +203,20 @@ def test_the_network_name_is_editable_and_names_the_download():
     assert not at.exception, at.exception
     assert at.session_state["net_spec"].name == "my-net"
     assert "`my-net`" in " ".join(m.value for m in at.sidebar.markdown)  # download: file_name=f"{spec.name}.json"
+
+
+# ---- item 7b: settings survive a visit to another page -----------------------------------------
+def test_train_settings_and_activations_weights_survive_a_page_switch(runs_dir):
+    at = AppTest.from_file(str(ROOT / "explorer" / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("../pages/train.py").run()
+    at.selectbox(key="tr_recipe").set_value("d2l").run()
+    at.number_input(key="tr_d2l_epochs").set_value(7).run()
+    at.switch_page("../pages/activations.py").run()
+    at.radio(key="act_wsrc").set_value("Local .pth file").run()
+    at.switch_page("../pages/home.py").run()
+    at.switch_page("../pages/train.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="tr_recipe").value == "d2l" and at.number_input(key="tr_d2l_epochs").value == 7
+    at.switch_page("../pages/activations.py").run()
+    assert at.radio(key="act_wsrc").value == "Local .pth file"
