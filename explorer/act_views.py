@@ -16,10 +16,10 @@ from alexnet import activations as A
 from alexnet.runs import RunStore, RunStoreError
 from alexnet.spec import NetSpec
 from alexnet.textfmt import shape_text
-from explorer.state import set_spec
+from explorer.state import chosen, set_spec
 
 # the page's choices, kept while their widgets are not drawn (explorer.state.remember)
-KEPT_KEYS = ("act_src", "act_photo", "act_digit", "act_ds", "act_ds_i", "act_wsrc", "act_seed", "act_run",
+KEPT_KEYS = ("act_src", "act_photo", "act_digit", "act_ds", "act_ds_i", "act_wsrc", "act_seed",
              "act_which", "act_pth_path", "act_layer", "act_sort", "act_per_page", "act_grad", "act_filter_scale")
 KEPT_PREFIXES = ("act_unit_", "act_page_", "act_ch_", "act_row_", "act_col_")
 
@@ -131,7 +131,10 @@ def _run_checkpoint(spec: NetSpec) -> tuple[str, str, bytes | None]:
         return "random", "0", None
     labels = {r["id"]: f"{r['name']} · {r['status']} · " + (f"best test acc {r['best_test_acc']:.1%}"
               if r.get("best_test_acc") is not None else "no test accuracy yet") for r in runs}
-    rid = st.selectbox("Run", list(labels), format_func=labels.get, key="act_run")
+    said = st.session_state.pop("act_net_replaced", None)
+    if said:
+        st.success(said, icon=":material/swap_horiz:")
+    rid = st.selectbox("Run", list(labels), **chosen("act_run", list(labels), runs[0]["id"], labels.get))
     which = st.radio("Checkpoint", ["best", "last"], horizontal=True, key="act_which")
     path = store.checkpoint_path(rid, which) or store.checkpoint_path(rid, "last")
     run = next(r for r in runs if r["id"] == rid)

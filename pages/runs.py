@@ -81,7 +81,8 @@ with c:
     arch_page = Path(__file__).parent / "architecture.py"
     if st.button("Open its network in Architecture", key="rn_open", disabled=not arch_page.exists()):
         try:
-            set_spec(NetSpec.from_dict(run["spec"]))
+            net = NetSpec.from_dict(run["spec"])
+            set_spec(net, base=net)  # its own base: Architecture does not call it an edit of a preset
         except SpecError as e:
             st.error(f"This run's network cannot be loaded: {e}")
         else:

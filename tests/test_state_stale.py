@@ -220,3 +220,34 @@ def test_train_settings_and_activations_weights_survive_a_page_switch(runs_dir):
     assert at.selectbox(key="tr_recipe").value == "d2l" and at.number_input(key="tr_d2l_epochs").value == 7
     at.switch_page("../pages/activations.py").run()
     assert at.radio(key="act_wsrc").value == "Local .pth file"
+
+
+# ---- item 7b: the Activations run picker and "Use this run's network" ----------------------------
+def test_activations_run_picker_prefers_this_network_and_says_when_it_replaces_it(runs_dir):
+    from alexnet.runs import RunStore
+    from tests.test_runs_page import fake_run
+    from tests.train_helpers import TINY
+
+    store = RunStore(runs_dir)
+    wide = TINY.with_layer(0, TINY.layers[0].replace(out_channels=16)).replace(name="tiny-wide")
+    mine = fake_run(store, "this network")
+    other = fake_run(store, "another network, still training", spec=wide, status="running")
+    for rid in (mine, other):
+        store.save_checkpoint(rid, "last", {"state_dict": {}, "epoch": 1})
+    at = AppTest.from_file(str(ROOT / "explorer" / "app.py"), default_timeout=120)
+    at.session_state["net_spec"], at.session_state["net_base"], at.session_state["net_version"] = TINY, "lenet-5", 0
+    at.run()
+    at.switch_page("../pages/activations.py").run()
+    at.radio(key="act_wsrc").set_value("Run checkpoint").run()
+    assert not at.exception, at.exception
+    run_box = at.selectbox(key=at.session_state["act_run__widget"])
+    assert run_box.value == mine  # not the newest run, which trained another network
+    store.rename(mine, "renamed")
+    at.run()
+    assert at.selectbox(key=at.session_state["act_run__widget"]).value == mine  # no jump on a rename
+    at.selectbox(key=at.session_state["act_run_other__widget"]).set_value(other).run()
+    at.button(key="act_use_run_net").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["net_spec"].name == "tiny-wide" and at.session_state["net_base"] == "tiny-wide"
+    said = " ".join(str(e.value) for kind in ("success", "info", "toast") for e in getattr(at, kind, []))
+    assert "tiny-wide" in said and "replaced" in said
