@@ -19,9 +19,9 @@ import streamlit as st
 
 from alexnet import NetSpec, SpecError, get_preset, get_spec, list_presets
 from alexnet import layers as L
-from alexnet.textfmt import human_bytes, shape_text
 from alexnet.budget import BUDGET_ACTIVATION_BYTES, BUDGET_WEIGHT_BYTES, budget_problem  # noqa: F401
 from alexnet.spec import layer_from_dict
+from alexnet.textfmt import human_bytes, shape_text
 from explorer import arch_table
 from explorer.state import base_is_preset, base_preset, base_spec, current_spec, set_spec, summary_of, version
 
@@ -218,7 +218,8 @@ def top_bar(spec: NetSpec) -> None:
     cols[0].selectbox("Preset (a network from the tutorials)", names,
                       index=names.index(base) if base_is_preset() and base in names else None, key=f"{p}_preset",
                       placeholder=f"{base} (your own) — pick a preset to replace it",
-                      on_change=lambda: st.session_state[f"{p}_preset"] and load_preset(st.session_state[f"{p}_preset"]))
+                      on_change=lambda: st.session_state[f"{p}_preset"] and load_preset(
+                          st.session_state[f"{p}_preset"]))
     c, h, w = spec.input.shape
     for col, label, fld, val, hi in ((cols[1], "input C", "channels", c, B["in_channels"]),
                                      (cols[2], "input H", "height", h, B["side"]),

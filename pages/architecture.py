@@ -6,7 +6,7 @@ explorer/figures.py."""
 
 import streamlit as st
 
-from alexnet import SpecError, get_spec, pytorch_code
+from alexnet import SpecError, pytorch_code
 from explorer import arch_table, editor, export_view, figures, share, verify_view
 from explorer.state import base_preset, base_spec, current_spec, current_summary, summary_of
 

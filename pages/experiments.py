@@ -6,8 +6,8 @@ from alexnet import SpecError, analyze, get_spec, jobs, list_presets
 from alexnet.experiments import BUILTINS, SWITCHES, ExperimentStore, make_variants
 from alexnet.train import RECIPES, ConfigError, adapt_spec, make_config
 from explorer import exp_views as ev
-from explorer.run_views import job_manager
 from explorer import state
+from explorer.run_views import job_manager
 from explorer.state import current_spec
 from explorer.train_form import dataset_blocker, dataset_picker, show_dataset
 

@@ -32,7 +32,7 @@ st.caption(f"{len(runs)} runs in {mgr.root} · click a column header to sort")
 st.subheader("Compare")
 with_epochs = [r["id"] for r in runs if r.get("epochs_done")]
 sel = st.multiselect("Runs to overlay", list(by_id),
-                     **chosen("rn_compare", list(by_id), with_epochs[:2], label.get))  # stays put when runs come or are renamed
+                     **chosen("rn_compare", list(by_id), with_epochs[:2], label.get))  # stays put: runs added, renamed
 if sel:
     metrics = ["test_acc", "train_acc", "test_loss", "train_loss"]
     metric = st.radio("Metric", metrics, horizontal=True, **chosen("rn_metric", metrics, metrics[0]))

@@ -98,9 +98,8 @@ def test_diff_pairs_layers_by_name_and_role_not_position():
     for fc in ("fc1", "fc2", "fc3"):
         assert by_name[fc]["d_params"] == params["paddle"][fc] - params["paper"][fc]
     # an inserted layer is one 'added' row, and the layers after it still pair with themselves
-    from explorer.editor import default_layer
-
     from alexnet.spec import layer_names
+    from explorer.editor import default_layer
 
     s = get_spec("paddle-cifar10-32")
     i = layer_names(s).index("fc1")
