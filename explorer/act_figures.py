@@ -143,7 +143,7 @@ def input_figure(arr: np.ndarray, *, title: str, box: tuple[int, int, int, int] 
 
 def topk_figure(preds: list[dict], *, title: str) -> go.Figure:
     """Horizontal bars of the top-k class probabilities, most probable on top."""
-    labels = [p["label"] if p["label"] == f"class {p['index']}" else f"{p['label']} ({p['index']})"
+    labels = [p["label"] if p["label"] in (f"class {p['index']}", str(p["index"])) else f"{p['label']} ({p['index']})"
               for p in preds][::-1]
     probs = [100 * p["prob"] for p in preds][::-1]
     fig = go.Figure(go.Bar(x=probs, y=labels, orientation="h", text=[f"{v:.1f} %" for v in probs],

@@ -129,6 +129,11 @@ def _run_checkpoint(spec: NetSpec) -> tuple[str, str, bytes | None]:
     if not runs:
         st.info(f"No run in `{store.root}` has a checkpoint yet: train one on the Train page.")
         return "random", "0", None
+    mine = [r for r in runs if _same_network(r.get("spec"), spec)]  # other networks' weights cannot load here
+    _other_networks([r for r in runs if r not in mine], spec)
+    if not mine:
+        return "random", "0", None
+    runs = mine
     labels = {r["id"]: f"{r['name']} · {r['status']} · " + (f"best test acc {r['best_test_acc']:.1%}"
               if r.get("best_test_acc") is not None else "no test accuracy yet") for r in runs}
     said = st.session_state.pop("act_net_replaced", None)
@@ -137,13 +142,45 @@ def _run_checkpoint(spec: NetSpec) -> tuple[str, str, bytes | None]:
     rid = st.selectbox("Run", list(labels), **chosen("act_run", list(labels), runs[0]["id"], labels.get))
     which = st.radio("Checkpoint", ["best", "last"], horizontal=True, key="act_which")
     path = store.checkpoint_path(rid, which) or store.checkpoint_path(rid, "last")
-    run = next(r for r in runs if r["id"] == rid)
-    if run.get("spec") and NetSpec.from_dict(run["spec"]).to_dict() != spec.to_dict():
-        st.warning(f"This run trained the network '{run['spec'].get('name')}', not the current one.")
-        if st.button("Use this run's network", key="act_use_run_net"):
-            set_spec(NetSpec.from_dict(run["spec"]))
-            st.rerun()
     return "file", str(path), None
+
+
+def _other_networks(others: list[dict], spec: NetSpec) -> None:
+    """Say how many runs trained other networks, and offer to switch to one of them."""
+    if not others:
+        return
+    n = len(others)
+    st.caption(f"{n} run{'s' if n != 1 else ''} with a checkpoint trained other networks: their weights do not fit "
+               f"{spec.name}. To see one, use its network:")
+    a, b = st.columns([2, 1], vertical_alignment="bottom")
+    names = {r["id"]: f"{r['name']} · {(r.get('spec') or {}).get('name', '?')}" for r in others}
+    rid = a.selectbox("Run of another network", list(names), **chosen("act_run_other", list(names), others[0]["id"],
+                                                                      names.get))
+    if b.button("Use this run's network", key="act_use_run_net",
+                help="replaces the current network (Architecture, Train and the sidebar show it)"):
+        run = next(r for r in others if r["id"] == rid)
+        net = NetSpec.from_dict(run["spec"])
+        set_spec(net, base=net)  # its own base: Architecture does not call it an edit of a preset
+        st.session_state["act_net_replaced"] = (f"The current network is now '{net.name}', from run "
+                                                f"'{run['name']}'; it replaced '{spec.name}'.")
+        st.rerun()
+
+
+def _same_network(run_spec: dict | None, spec: NetSpec) -> bool:
+    """The run trained this network (its name aside)."""
+    try:
+        return NetSpec.from_dict({**(run_spec or {}), "name": spec.name}).to_dict() == spec.to_dict()
+    except Exception:  # noqa: BLE001 - a damaged stored spec is simply not this network
+        return False
+
+
+def size_note(img: Image.Image, height: int, width: int) -> str:
+    """Said when the image is much smaller than the network's input: it is enlarged."""
+    w, h = img.size
+    if w * 2 > width and h * 2 > height:
+        return ""
+    return (f"This {w}×{h} image is enlarged to {height}×{width} for the network: each of its pixels becomes a "
+            f"block of about {height // max(h, 1)}×{width // max(w, 1)}, so the maps show blocks, not detail.")
 
 
 def _torchvision() -> tuple[str, str, bytes | None]:

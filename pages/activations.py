@@ -32,6 +32,8 @@ if picked.img is None:
     st.stop()
 mean, std = (weights.mean, weights.std) if weights is not None and weights.mean else (A.PLAIN_MEAN, A.PLAIN_STD)
 arr = A.to_network_input(picked.img, c, h, w)
+if note := av.size_note(picked.img, h, w):
+    st.caption(note)
 acts = av.forward(model_key, f"{picked.key}|{mean}|{std}", model, A.normalise(arr, mean, std))
 
 # ---- layer and unit ----------------------------------------------------------------------

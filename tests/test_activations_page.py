@@ -144,15 +144,16 @@ def test_run_checkpoints_fit_or_name_the_layers(runs_dir):
     at.run()
     at.radio(key="act_wsrc").set_value("Run checkpoint").run()
     _ok(at)
-    at.selectbox(key="act_run").set_value(rid).run()
+    at.selectbox(key=at.session_state["act_run__widget"]).set_value(rid).run()
     _ok(at)
     assert not at.error
     assert "kind" in _chart_text(at)  # top-5 with the checkpoint's class names
-    at.selectbox(key="act_run").set_value(rid_other).run()
-    _ok(at)
-    msg = " ".join(e.value for e in at.error)
-    assert "does not fit the current network 'alexnet-cifar-32'" in msg and "layer conv1:" in msg
-    assert any("keras-cifar10-32" in w.value for w in at.warning)
+    # a run of another network is not offered as weights (they cannot fit): it is counted, and its
+    # network can be taken instead (issue 16 §17)
+    offered = at.selectbox(key=at.session_state["act_run__widget"]).options
+    assert len(offered) == 1 and "small run" in offered[0], offered
+    assert any("1 run with a checkpoint trained other networks" in c.value for c in at.caption)
+    assert "keras run" in at.selectbox(key=at.session_state["act_run_other__widget"]).options[0]
     at.button(key="act_use_run_net").click().run()
     _ok(at)
     assert at.session_state["net_spec"].name == "keras-cifar10-32"

@@ -319,3 +319,54 @@ def test_the_experiment_preview_shows_changes_vs_base_whole():
     assert not grids, "a data grid cuts long cells to its column width"
     [preview] = [t for t in at.table if "changes vs base" in t.value.columns]
     assert all("None" not in str(v) for v in preview.value.to_numpy().ravel())
+
+
+# ---- 17: Activations -----------------------------------------------------------------------
+def test_class_labels_do_not_repeat_their_number():
+    from explorer import act_figures as af
+
+    fig = af.topk_figure([{"index": 0, "label": "0", "prob": 0.9}, {"index": 3, "label": "cat", "prob": 0.1}],
+                         title="top")
+    assert sorted(fig.data[0].y) == ["0", "cat (3)"]  # not "0 (0)"
+
+
+def test_a_tiny_image_enlarged_gets_a_note():
+    from PIL import Image
+    from streamlit.testing.v1 import AppTest
+
+    img = Image.new("RGB", (2, 2), (200, 10, 10))
+    at = AppTest.from_file(str(ROOT / "pages" / "activations.py"), default_timeout=120)
+    at.session_state["act_src"] = "Upload"
+    at.run()
+    import unittest.mock as mock
+
+    from explorer import act_views
+
+    with mock.patch.object(act_views, "_upload", return_value=act_views.Picked(img, "upload:x")):  # as uploaded
+        at.run()
+    assert not at.exception, at.exception
+    notes = [c.value for c in at.caption] + [i.value for i in at.info] + [w.value for w in at.warning]
+    assert any("2×2" in n and "enlarged" in n for n in notes), notes
+
+
+def test_run_checkpoint_offers_only_runs_of_this_network(runs_dir):
+    from streamlit.testing.v1 import AppTest
+
+    from alexnet.runs import RunStore
+    from tests.test_runs_page import fake_run
+    from tests.train_helpers import TINY, use_tiny
+
+    store = RunStore(runs_dir)
+    mine = fake_run(store, "tiny run")
+    other = fake_run(store, "other net", spec=TINY.with_layer(0, TINY.layers[0].replace(out_channels=16)))
+    for rid in (mine, other):
+        store.save_checkpoint(rid, "last", {"model": {}, "epoch": 3})
+    at = AppTest.from_file(str(ROOT / "pages" / "activations.py"), default_timeout=120)
+    use_tiny(at)
+    at.session_state["act_wsrc"] = "Run checkpoint"
+    at.run()
+    assert not at.exception, at.exception
+    run_box = at.selectbox(key=at.session_state["act_run__widget"])
+    assert len(run_box.options) == 1 and "tiny run" in run_box.options[0], run_box.options
+    said = " ".join(c.value for c in at.caption)
+    assert "1 run with a checkpoint trained other networks" in said, said
