@@ -370,3 +370,21 @@ def test_run_checkpoint_offers_only_runs_of_this_network(runs_dir):
     assert len(run_box.options) == 1 and "tiny run" in run_box.options[0], run_box.options
     said = " ".join(c.value for c in at.caption)
     assert "1 run with a checkpoint trained other networks" in said, said
+
+
+def test_the_bundled_checkpoint_loads_and_beats_chance_on_its_data():
+    from alexnet import activations as A
+    from alexnet.data import load_dataset
+    from alexnet.spec import as_spec
+    from alexnet.train import evaluate
+
+    path = ROOT / "assets" / "digits-cnn.pt"
+    assert path.stat().st_size < 300 * 1024
+    w = A.read_weights_file(str(path))
+    spec = as_spec(w.spec)
+    model = A.load_weights(A.random_model(spec), w)
+    ds = load_dataset("digits")
+    import torch
+
+    _, acc = evaluate(model, ds.x_test, ds.y_test, spec, w.mean, w.std, torch.device("cpu"))
+    assert acc > 0.5, acc  # chance is 0.1 on ten classes
