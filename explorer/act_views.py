@@ -108,8 +108,10 @@ def _upload() -> Picked:
 def weights_picker(spec: NetSpec) -> tuple[str, str, bytes | None]:
     """(kind, reference, uploaded bytes): kind 'random' (reference: the seed), 'file' (a
     path, or 'upload:<digest>' with the bytes) or 'torchvision' (the cached file)."""
-    wsrc = st.radio("Weights", ["Random (seeded)", "Run checkpoint", "torchvision ImageNet", "Local .pth file"],
-                    horizontal=True, key="act_wsrc")
+    wsrc = st.radio("Weights", ["Random (seeded)", "Bundled example (digits)", "Run checkpoint", "torchvision ImageNet",
+                                "Local .pth file"], horizontal=True, key="act_wsrc")
+    if wsrc == "Bundled example (digits)":
+        return _bundled(spec)
     if wsrc == "Random (seeded)":
         return "random", str(st.number_input("Seed", 0, 2**31 - 1, 0, key="act_seed")), None
     if wsrc == "Run checkpoint":
@@ -117,6 +119,24 @@ def weights_picker(spec: NetSpec) -> tuple[str, str, bytes | None]:
     if wsrc == "torchvision ImageNet":
         return _torchvision()
     return _local_file()
+
+
+BUNDLED = Path(__file__).resolve().parent.parent / "assets" / "digits-cnn.pt"  # assets/make_checkpoint.py
+
+
+def _bundled(spec: NetSpec) -> tuple[str, str, bytes | None]:
+    """The small CNN trained on the digits that ships in assets/: trained filters offline."""
+    net = NetSpec.from_dict(A.read_weights_file(str(BUNDLED)).spec)
+    if _same_network(net.to_dict(), spec):
+        st.caption("A 16-32 conv net trained on scikit-learn's handwritten digits (assets/make_checkpoint.py); "
+                   "pick 'Handwritten digit' as the image.")
+        return "file", str(BUNDLED), None
+    st.info(f"The bundled weights belong to '{net.name}' (1×8×8 digits, {len(net.layers)} layers), not to "
+            f"{spec.name}: use its network to see trained filters and maps.")
+    if st.button("Use its network", key="act_use_bundled", help="replaces the current network"):
+        set_spec(net, base=net)
+        st.rerun()
+    return "random", "0", None
 
 
 def _run_checkpoint(spec: NetSpec) -> tuple[str, str, bytes | None]:

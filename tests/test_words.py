@@ -388,3 +388,18 @@ def test_the_bundled_checkpoint_loads_and_beats_chance_on_its_data():
 
     _, acc = evaluate(model, ds.x_test, ds.y_test, spec, w.mean, w.std, torch.device("cpu"))
     assert acc > 0.5, acc  # chance is 0.1 on ten classes
+
+
+def test_the_activations_page_shows_the_bundled_trained_filters_offline():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "pages" / "activations.py"), default_timeout=180)
+    at.session_state["act_wsrc"] = "Bundled example (digits)"
+    at.session_state["act_src"] = "Handwritten digit"
+    at.run()
+    assert not at.exception, at.exception
+    at.button(key="act_use_bundled").click().run()  # paper-2012 is current: take the example's network
+    assert not at.exception, at.exception
+    assert at.session_state["net_spec"].name == "digits-cnn"
+    assert not at.error, [e.value for e in at.error]
+    assert not any("Random weights" in c.value for c in at.caption)  # trained weights, with class names
