@@ -29,6 +29,7 @@ def test_run_name_follows_a_chosen_preset_and_the_use_preset_button(runs_dir):
     assert _name_box(at).value == "lenet-5 · digits · quick"
     at.radio(key="tr_source").set_value("current").run()
     assert _name_box(at).value == "paper-2012 · digits · quick"
+    at.number_input(key="tr_quick_epochs").set_value(60).run()  # long enough for the too-long warning
     at.button(key="tr_fix_preset").click().run()  # "Use alexnet-cifar-32" under the too-long warning
     assert not at.exception, at.exception
     assert _name_box(at).value == "alexnet-cifar-32 · digits · quick"
