@@ -131,6 +131,8 @@ def test_runs_overlay_and_run_selector_stay_put(page, app_server):
 
     run_box = pg.locator('[data-testid="stSelectbox"]').filter(has=pg.get_by_text("Run", exact=True))
     for _ in range(5):  # the box is redrawn when the run list changes: open it again if it closed
+        pg.wait_for_function("() => [...document.querySelectorAll('[data-testid=stSelectbox]')]"
+                             ".filter(b => b.innerText.split('\\n')[0] === 'Run').length === 1")
         run_box.click()
         try:
             pg.locator('[role="option"]', has_text="old one").click(timeout=10_000)
