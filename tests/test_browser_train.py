@@ -85,7 +85,7 @@ def settle_home(pg) -> None:
     """Let the landing page finish (its table imports pandas) before navigating away:
     leaving mid-import left a half-imported pandas behind for the next page once."""
     wait_for_app(pg)
-    pg.wait_for_selector('[data-testid="stDataFrame"]', timeout=60_000)
+    pg.wait_for_selector('[data-testid="stTable"]', timeout=60_000)  # Start here: a static table
     wait_for_app(pg)
 
 

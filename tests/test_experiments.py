@@ -170,7 +170,7 @@ def test_experiments_page_renders_preview(builtin, runs_dir):
     at.session_state["exp_builtin"] = builtin
     at.run()
     assert not at.exception, at.exception
-    preview = at.dataframe[0].value
+    preview = at.table[0].value
     assert len(preview) == 2
     changes = list(preview["changes vs base"])
     assert changes[0].startswith("—")  # the first setting is the base's own
