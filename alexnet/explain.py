@@ -277,13 +277,18 @@ def _batchnorm(c: _Ctx) -> Explanation:
     ch = c.unit[0]
     m = c.module
     mean, var = float(m.running_mean[ch]), float(m.running_var[ch])
+    return _normalised(c, ch, mean, var, f"channel {ch}: mean and var are the running statistics "
+                       "(evaluation mode), γ and β the learned scale and shift")
+
+
+def _normalised(c: _Ctx, ch: int, mean: float, var: float, step: str) -> Explanation:
+    """y = (x − mean)/√(var + eps)·γ + β with the numbers (BatchNorm's and GroupNorm's last step)."""
     gamma, beta = _affine(c, ch)
-    x = float(c.inp[c.unit])
-    value = (x - mean) / math.sqrt(var + m.eps) * gamma + beta
-    formula = (f"y = (x − mean)/√(var + eps)·γ + β = ({_g(x)} − {_g(mean)})/√({_g(var)} + {m.eps:g})"
+    x, eps = float(c.inp[c.unit]), c.module.eps
+    value = (x - mean) / math.sqrt(var + eps) * gamma + beta
+    formula = (f"y = (x − mean)/√(var + eps)·γ + β = ({_g(x)} − {_g(mean)})/√({_g(var)} + {eps:g})"
                f"·{_g(gamma)} + {_g(beta)} = {_g(value)}")
-    return c.result(value, formula, steps=[f"channel {ch}: mean and var are the running statistics "
-                                           "(evaluation mode), γ and β the learned scale and shift"])
+    return c.result(value, formula, steps=[step])
 
 
 @explainer("groupnorm")
@@ -292,14 +297,9 @@ def _groupnorm(c: _Ctx) -> Explanation:
     per = c.inp.shape[0] // m.num_groups
     g = ch // per
     vals = c.inp[g * per:(g + 1) * per]
-    mean, var = float(vals.mean()), float(vals.var())
-    gamma, beta = _affine(c, ch)
-    x = float(c.inp[c.unit])
-    value = (x - mean) / math.sqrt(var + m.eps) * gamma + beta
-    formula = (f"y = (x − mean)/√(var + eps)·γ + β = ({_g(x)} − {_g(mean)})/√({_g(var)} + {m.eps:g})"
-               f"·{_g(gamma)} + {_g(beta)} = {_g(value)}")
-    return c.result(value, formula, steps=[f"group {g} = channels {g * per}–{(g + 1) * per - 1}: mean and "
-                                           f"variance of its {vals.size:,} values in this image"])
+    return _normalised(c, ch, float(vals.mean()), float(vals.var()),
+                       f"group {g} = channels {g * per}–{(g + 1) * per - 1}: mean and variance of its "
+                       f"{vals.size:,} values in this image")
 
 
 # ---- pointwise, pass-through, linear ---------------------------------------------------------

@@ -18,7 +18,6 @@ Measures, as medians over ``--repeats`` runs:
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ import torch  # noqa: E402
 
 from alexnet import activations as A  # noqa: E402
 from alexnet import get_spec  # noqa: E402
+from bench.timing import median_seconds  # noqa: E402
 from explorer import act_figures as F  # noqa: E402
 
 PER_PAGE = 48  # the page's default maps per page
@@ -42,15 +42,6 @@ def _grid_json(acts, layer: str) -> int:
     fig = F.feature_grid_figure(out[order].numpy(), order, zmin=float(out.min()), zmax=float(out.max()),
                                 title=layer)
     return len(fig.to_json())
-
-
-def _median(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def _page_rerun(repeats: int) -> float:
@@ -68,7 +59,7 @@ def _page_rerun(repeats: int) -> float:
         at.selectbox(key="act_layer").set_value(layers[i[0] % 2]).run()
         i[0] += 1
 
-    return _median(switch, repeats)
+    return median_seconds(switch, repeats)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -91,9 +82,9 @@ def main(argv: list[str] | None = None) -> dict:
         state["bytes"] = _grid_json(state["acts"], "conv1")
 
     forward_and_grid()  # warm-up: plotly's validators, torch's kernels
-    full = _median(forward_and_grid, args.repeats)
-    fwd = _median(lambda: A.capture(model, A.normalise(A.to_network_input(photo, c, h, w))), args.repeats)
-    redraw = _median(lambda: _grid_json(state["acts"], "conv2"), args.repeats)
+    full = median_seconds(forward_and_grid, args.repeats)
+    fwd = median_seconds(lambda: A.capture(model, A.normalise(A.to_network_input(photo, c, h, w))), args.repeats)
+    redraw = median_seconds(lambda: _grid_json(state["acts"], "conv2"), args.repeats)
     res = {"forward_plus_conv1_grid_s": full, "forward_s": fwd, "redraw_conv2_grid_s": redraw,
            "build_s": build, "conv1_grid_json_bytes": state["bytes"], "threads": torch.get_num_threads()}
     print(f"activations latency, paper-2012 on a 227×227 photo, CPU ({torch.get_num_threads()} threads), "

@@ -9,24 +9,13 @@ Both run in this process, back to back; the figure that matters is the ratio
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from alexnet import build_model, get_spec, summarize  # noqa: E402
-
-
-def median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from bench.timing import median_seconds  # noqa: E402
 
 
 def main() -> None:
@@ -42,9 +31,9 @@ def main() -> None:
     spec = get_spec(args.preset)
     model = build_model(spec)
     size = (1, *spec.input.shape)
-    ours = median_seconds(lambda: summarize(spec), args.repeats * 20)
+    ours = median_seconds(lambda: summarize(spec), args.repeats * 20, warm_up=True)
     theirs = median_seconds(lambda: torchinfo.summary(model, input_size=size, verbose=0, device="cpu"),
-                            args.repeats)
+                            args.repeats, warm_up=True)
     s = summarize(spec)
     print(f"network: {args.preset}  ({s['total_params']:,} params, {s['total_macs']:,} mult-adds)")
     print(f"alexnet.summarize   median {ours * 1e3:8.3f} ms")

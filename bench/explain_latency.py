@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import functools
-import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,19 +26,11 @@ import plotly.tools  # noqa: E402
 from alexnet import activations as A  # noqa: E402
 from alexnet import explain as X  # noqa: E402
 from alexnet import get_spec  # noqa: E402
+from bench.timing import median_seconds  # noqa: E402
 from explorer import act_figures as F  # noqa: E402
 
 UNITS = {"conv1": (0, 20, 20), "conv2": (0, 17, 4), "pool2": (5, 6, 6), "lrn1": (3, 4, 4), "fc1": (5,),
          "fc3": (7,)}
-
-
-def _median(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def _sent(fig) -> int:
@@ -60,17 +50,17 @@ def main(repeats: int = 5) -> dict:
     x = A.normalise(A.to_network_input(A.sample_photo("china.jpg"), *spec.input.shape))
     acts = A.capture(model, x.clone())
     out = acts.outputs["conv2"]
-    base = _median(lambda: _sent(F.feature_grid_figure(out[:48].numpy(), list(range(48)), zmin=float(out.min()),
+    base = median_seconds(lambda: _sent(F.feature_grid_figure(out[:48].numpy(), list(range(48)), zmin=float(out.min()),
                                                        zmax=float(out.max()), title="conv2")), repeats)
     print(f"baseline: conv2 grid redraw {1000 * base:.0f} ms")
     figures = {"baseline_s": base}
     for layer, unit in UNITS.items():
-        t_explain = _median(lambda layer=layer, unit=unit: X.explain_unit(model, spec, x, layer, unit, acts), repeats)
+        t_explain = median_seconds(lambda layer=layer, unit=unit: X.explain_unit(model, spec, x, layer, unit, acts), repeats)
         figures[f"{layer}_explain_s"] = t_explain
         line = f"{layer:6} explain_unit {1000 * t_explain:6.0f} ms"
         if len(unit) == 3 and layer.startswith("conv"):
             send = functools.partial(_slide_sent, model, spec, x, acts, layer, unit)
-            figures[f"{layer}_slide_s"] = _median(send, repeats)
+            figures[f"{layer}_slide_s"] = median_seconds(send, repeats)
             line += f"; slide + figure + JSON {1000 * figures[f'{layer}_slide_s']:6.0f} ms ({send() / 1e6:.2f} MB)"
         total = t_explain + figures.get(f"{layer}_slide_s", 0.0)
         print(line + f"; {total / base:.1f}× the baseline")
