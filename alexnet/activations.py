@@ -552,7 +552,7 @@ def capture(model: nn.Module, x: torch.Tensor) -> Activations:
         for name, module in model.named_children():
             handles.append(module.register_forward_hook(hook(name)))
         with torch.inference_mode():
-            y = model(x)
+            y = model(x.clone())  # an in-place ReLU right after a pass-through layer would overwrite x
     finally:
         for h in handles:
             h.remove()

@@ -463,3 +463,20 @@ def test_receptive_box_with_dilation_next_to_padding():
     # conv unit 0 reads pixels 1, 3 (its tap at −1 is padding); unit 1 reads 0, 2, 4
     assert A.mask_box(mask) == (0, 0, 4, 4)
     assert receptive_box(info, 0, 0, 9, 9) == (0, 0, 4, 4)
+
+
+def test_capture_leaves_the_callers_image_alone():
+    """A dropout (identity in eval) followed by an in-place ReLU used to write into the tensor
+    the page passed in, so the input map and the unit explanation showed the rectified image."""
+    import torch
+
+    from alexnet import build_model
+    from alexnet import activations as A
+
+    spec = {"name": "t", "input": [1, 8, 8], "layers": [
+        {"type": "dropout", "p": 0.5}, {"type": "relu"}, {"type": "flatten"}, {"type": "linear", "out_features": 3}]}
+    model = build_model(spec)
+    x = torch.randn(1, 1, 8, 8)
+    before = x.clone()
+    A.capture(model, x)
+    assert torch.equal(x, before)
