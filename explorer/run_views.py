@@ -18,13 +18,12 @@ import numpy as np
 import streamlit as st
 
 from alexnet import jobs
-from alexnet.textfmt import human_bytes
 from alexnet.distributed import STOP_REASONS
 from alexnet.estimate import progress
 from alexnet.netstats import torchinfo_totals
 from alexnet.runs import RunStoreError
 from alexnet.spec import spec_changes
-from alexnet.textfmt import fmt_seconds
+from alexnet.textfmt import fmt_seconds, human_bytes
 from explorer import run_figures as rf
 
 REFRESH_SECONDS = 1.0
@@ -273,34 +272,13 @@ def live_panel(mgr: jobs.JobManager, run_id: str, *, key: str = "live") -> None:
         steps, cols = cache.rows, cache.columns
         epochs = store.epoch_metrics(run_id)
         meta = mgr.meta(run_id)
-        top = st.columns([4, 1])
-        with top[0]:
-            status_line(mgr, run, starting=not steps)
-        with top[1]:
-            if run["status"] in jobs.ACTIVE:
-                label = "Cancel" if run["status"] == "queued" else "Stop"
-                st.button(label, icon=":material/stop:", key=f"{key}_stop_{run_id}",  # a callback: the
-                          help="ends the run cleanly with a checkpoint",      # status above says it at once
-                          on_click=lambda: st.session_state.__setitem__(f"{key}_stopped", mgr.stop(run_id)),
-                          disabled=bool(run.get("stop_requested")))
-                if st.session_state.get(f"{key}_stopped"):
-                    st.toast(st.session_state.pop(f"{key}_stopped"))
+        _status_and_stop(mgr, run, key, starting=not steps)
         p = progress(run, steps, epochs, (meta.get("estimate") or {}).get("steps_per_epoch"))
         steps_txt = f"{p['step']}/{p['steps_total']}" if p["steps_total"] else f"{p['step']}"
         eta = f" · ETA {fmt_seconds(p['eta'])}" if p["eta"] is not None else ""
         st.progress(p["fraction"], text=f"epoch {p['epoch']}/{p['epochs']} · step {steps_txt} · "
                                         f"{fmt_seconds(p['elapsed'])} elapsed{eta}")
-        last = epochs[-1] if epochs else None
-        m = st.columns(4)
-        m[0].metric("train loss", f"{steps[-1]['loss']:.4f}" if steps else "—")
-        m[1].metric("test accuracy", f"{100 * last['test_acc']:.2f} %" if last and last.get("test_acc") is not None
-                    else "—")
-        m[2].metric("best test accuracy", f"{100 * run['best_test_acc']:.2f} %"
-                    if run.get("best_test_acc") is not None else "—")
-        m[3].metric("images/s (last step)", f"{steps[-1]['images_per_sec']:,.0f}"
-                    if steps and steps[-1].get("images_per_sec") else "—",
-                    help="training images per second in the newest logged step; the table below gives the median "
-                         "over all steps")
+        _metric_tiles(run, steps, epochs)
         c = st.columns(2)
         c[0].plotly_chart(rf.loss_figure(cols), key=f"{key}_loss_{run_id}", width="stretch")
         c[1].plotly_chart(rf.accuracy_figure(epochs), key=f"{key}_acc_{run_id}", width="stretch")
@@ -312,3 +290,35 @@ def live_panel(mgr: jobs.JobManager, run_id: str, *, key: str = "live") -> None:
             estimate_table(meta, measured(run, cols, epochs))
 
     panel()
+
+
+def _status_and_stop(mgr: jobs.JobManager, run: dict, key: str, starting: bool) -> None:
+    """The status line, and Stop (Cancel while queued) next to it."""
+    run_id = run["id"]
+    top = st.columns([4, 1])
+    with top[0]:
+        status_line(mgr, run, starting=starting)
+    with top[1]:
+        if run["status"] in jobs.ACTIVE:
+            label = "Cancel" if run["status"] == "queued" else "Stop"
+            st.button(label, icon=":material/stop:", key=f"{key}_stop_{run_id}",  # a callback: the
+                      help="ends the run cleanly with a checkpoint",      # status above says it at once
+                      on_click=lambda: st.session_state.__setitem__(f"{key}_stopped", mgr.stop(run_id)),
+                      disabled=bool(run.get("stop_requested")))
+            if st.session_state.get(f"{key}_stopped"):
+                st.toast(st.session_state.pop(f"{key}_stopped"))
+
+
+def _metric_tiles(run: dict, steps: list, epochs: list) -> None:
+    """Train loss, test accuracy, best test accuracy and the newest step's images/s."""
+    last = epochs[-1] if epochs else None
+    m = st.columns(4)
+    m[0].metric("train loss", f"{steps[-1]['loss']:.4f}" if steps else "—")
+    m[1].metric("test accuracy", f"{100 * last['test_acc']:.2f} %" if last and last.get("test_acc") is not None
+                else "—")
+    m[2].metric("best test accuracy", f"{100 * run['best_test_acc']:.2f} %"
+                if run.get("best_test_acc") is not None else "—")
+    m[3].metric("images/s (last step)", f"{steps[-1]['images_per_sec']:,.0f}"
+                if steps and steps[-1].get("images_per_sec") else "—",
+                help="training images per second in the newest logged step; the table below gives the median "
+                     "over all steps")

@@ -185,6 +185,7 @@ def test_too_slow_run_warns_and_suggests(page, monkeypatch):
     page.radio(key="tr_source").set_value("preset")
     page.run()
     page.selectbox(key="tr_preset").set_value("paper-2012")
+    page.number_input(key="tr_quick_epochs").set_value(10)  # ~2 min an epoch at 50 GFLOP/s: 20 min in all
     page.run()
     warn = " ".join(w.value for w in page.warning)
     assert "too long" in warn and "alexnet-cifar-32" in warn
