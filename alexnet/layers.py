@@ -902,6 +902,9 @@ _activation("tanh", "Tanh", "tanh(x): the classic squashing before ReLU")
 _activation("softplus", "Softplus", "log(1 + e^x): a smooth ReLU")
 _activation("gelu", "GELU", "x·Φ(x): the transformers' ReLU")
 _activation("hardswish", "Hardswish", "x·relu6(x + 3)/6: MobileNetV3's cheap swish")
+_activation("elu", "ELU", "x for x > 0, α·(eˣ − 1) below: smooth and negative-capable",
+            fields=(Field("alpha", "float", 1.0, 0, 10, ui_hi=3.0, ui_step=0.1, ui_fmt="%.2f", label="α",
+                          rule="a number between 0 and 10"),))
 
 ACTIVATIONS = names("activation")
 

@@ -145,6 +145,7 @@ BUILDERS = {
     "groupnorm": lambda d, shape, support: nn.GroupNorm(d["groups"], shape[0], eps=d["eps"], affine=d["affine"]),
     "dropout": lambda d, shape, support: nn.Dropout(d["p"]),
     "leaky_relu": lambda d, shape, support: nn.LeakyReLU(d["negative_slope"]),
+    "elu": lambda d, shape, support: nn.ELU(d["alpha"]),
     **{name: _plain(cls) for name, cls in ACTIVATIONS.items()},
 }
 

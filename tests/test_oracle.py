@@ -83,7 +83,7 @@ def _pool(rng):
 
 
 def _pointwise(rng, ch):
-    t = rng.choice(["relu", "leaky_relu", "sigmoid", "tanh", "softplus", "gelu", "hardswish", "batchnorm",
+    t = rng.choice(["relu", "leaky_relu", "sigmoid", "tanh", "softplus", "gelu", "hardswish", "elu", "batchnorm",
                     "groupnorm", "dropout", "lrn"])
     d = {"type": t}
     if t == "groupnorm":
