@@ -313,14 +313,23 @@ def unit_picker(acts, layers: dict, first_conv: str | None) -> Unit:
     return Unit(layer, out, stats, ch, row, col, order, page, per_page)
 
 
+def clipped(box, receptive_field) -> bool:
+    """Whether the box (top, left, bottom, right; inclusive) is smaller than the receptive field
+    (an int, [h, w], or None where it is not defined): part of the field lies outside the image."""
+    if receptive_field is None:
+        return False
+    rh, rw = (receptive_field, receptive_field) if isinstance(receptive_field, (int, float)) else receptive_field
+    return box[2] - box[0] + 1 < rh or box[3] - box[1] + 1 < rw
+
+
 def box_caption(unit: Unit, box, grad_box, layer_row: dict) -> str:
     """What input pixels the unit sees (its receptive box) and whether the gradient agrees."""
     if box is None:
         return f"Unit {unit.name} sees no input pixel: every tap of its window lands in padding."
     text = (f"Unit {unit.name} sees input rows {box[0]}–{box[2]}, columns {box[1]}–{box[3]} (receptive field "
             f"{layer_row['receptive_field']}, jump "
-            f"{'not defined: unequal adaptive-pool windows' if layer_row['jump'] is None else layer_row['jump']}; "
-            "clipped at the border).")
+            f"{'not defined: unequal adaptive-pool windows' if layer_row['jump'] is None else layer_row['jump']}"
+            f"{'; clipped at the image border' if clipped(box, layer_row['receptive_field']) else ''}).")
     if grad_box is None:
         return text
     inside = grad_box[0] >= box[0] and grad_box[1] >= box[1] and grad_box[2] <= box[2] and grad_box[3] <= box[3]

@@ -232,3 +232,17 @@ def test_browser_shows_conv1_maps_of_a_photograph(page, app_server):
     assert "conv1: maps 48 of 96 (55×55)" in body and "conv1 filters: 96 of 11×11 RGB" in body
     assert "Input as the network sees it (3×227×227)" in body
     screenshot(page, "activations-paper-2012-random")
+
+
+def test_the_box_caption_says_clipped_only_when_the_field_leaves_the_image():
+    """conv1 of paper-2012 at unit (17, 25) sees rows 68–78 whole; a corner unit of a padded conv does not."""
+    from explorer import act_views as av
+
+    import torch
+
+    unit = av.Unit("conv1", torch.zeros(96, 55, 55), {}, 0, 17, 25)
+    inside = av.box_caption(unit, (68, 100, 78, 110), None, {"receptive_field": 11, "jump": 4})
+    assert "rows 68–78" in inside and "clipped" not in inside
+    corner = av.box_caption(unit, (0, 0, 3, 3), None, {"receptive_field": 5, "jump": 1})
+    assert "clipped at the image border" in corner
+    assert "clipped" in av.box_caption(unit, (0, 0, 2, 3), None, {"receptive_field": [3, 5], "jump": 1})
