@@ -40,6 +40,21 @@ def dataset_picker(prefix: str = "tr") -> tuple[str, DatasetInfo]:
     return dataset, info
 
 
+def sized_for_dataset(spec: NetSpec, info: DatasetInfo) -> tuple[NetSpec, list[str]]:
+    """The network with its classifier resized to the dataset's classes (the engine does the
+    same), the resize said in a caption; with the reasons it cannot train (none when it can)."""
+    from alexnet.train import adapt_spec
+
+    errors = []
+    try:
+        spec, note = adapt_spec(spec, info.num_classes)
+    except SpecError as e:  # nothing to size: the engine would refuse it too
+        note, errors = None, [str(e)]
+    if note:
+        st.caption(note[:1].upper() + note[1:] + ".")
+    return spec, errors + analyze(spec).errors
+
+
 def dataset_blocker(info: DatasetInfo) -> str | None:
     """Why a run on this dataset would fail before training (None: it can start)."""
     if info.problem:

@@ -4,12 +4,12 @@ import streamlit as st
 
 from alexnet import SpecError, analyze, get_spec, jobs, list_presets
 from alexnet.experiments import BUILTINS, SWITCHES, ExperimentStore, make_variants
-from alexnet.train import RECIPES, ConfigError, adapt_spec, make_config
+from alexnet.train import RECIPES, ConfigError, make_config
 from explorer import exp_views as ev
 from explorer import state
 from explorer.run_views import job_manager
 from explorer.state import current_spec
-from explorer.train_form import dataset_blocker, dataset_picker, show_dataset
+from explorer.train_form import dataset_blocker, dataset_picker, show_dataset, sized_for_dataset
 
 st.title("Experiments")
 st.caption("Check the AlexNet tutorials' claims on your own machine: each variant differs from the base in "
@@ -52,14 +52,7 @@ target = st.slider("Target test accuracy for 'epochs to reach'", 0.1, 0.99, b.ta
                    key=f"exp_target_{pick}")
 
 base = current_spec() if base_name == "current network" else get_spec(base_name)
-errors = []
-try:
-    base, fit_note = adapt_spec(base, ds_info.num_classes)
-except SpecError as e:  # nothing to size: the engine would refuse it too
-    fit_note, errors = None, [str(e)]
-if fit_note:
-    st.caption(fit_note[:1].upper() + fit_note[1:] + ".")
-errors += analyze(base).errors
+base, errors = sized_for_dataset(base, ds_info)
 if errors:
     st.error(f"The base network does not compute, so it cannot be trained: {errors[0]}")
 try:

@@ -10,10 +10,9 @@ st.title("Train")
 # The engine (PyTorch) takes seconds to import on the first visit after the app starts (unless
 # explorer.preload got there first): say so at once instead of showing a blank page.
 with st.spinner("Loading the training engine (PyTorch) — only on the first visit after the app starts…"):
-    from alexnet import SpecError, analyze, estimate, get_spec, list_presets  # noqa: E402
+    from alexnet import estimate, get_spec, list_presets  # noqa: E402
     from alexnet.devices import device_key  # noqa: E402
     from alexnet.textfmt import fmt_seconds, human_bytes  # noqa: E402
-    from alexnet.train import adapt_spec  # noqa: E402
     from explorer import share, train_form  # noqa: E402
     from explorer.run_views import job_manager, live_panel  # noqa: E402
     from explorer.state import current_spec, remember  # noqa: E402
@@ -40,14 +39,7 @@ with left:
     dataset, info = train_form.dataset_picker()
     blocker = train_form.dataset_blocker(info)
     train_form.show_dataset(info, blocker, spec.input.shape)
-    errors = []
-    try:
-        spec, note = adapt_spec(spec, info.num_classes)
-    except SpecError as e:  # nothing to size: the engine would refuse it too
-        note, errors = None, [str(e)]
-    if note:
-        st.caption(note[:1].upper() + note[1:] + ".")
-    errors += analyze(spec).errors
+    spec, errors = train_form.sized_for_dataset(spec, info)
     if errors:
         st.error("This network does not compute, so it cannot train: " + errors[0] + " — fix it on the Architecture page.")
     if source == "preset":
