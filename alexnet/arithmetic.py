@@ -182,37 +182,40 @@ def _walk_sizes(spec: NetSpec, h: int, w: int, stop: int | None = None):
         h, w = a.out, b.out
 
 
+def _nearby_inputs(spec: NetSpec, axis: int):
+    """(size, H, W) for the input sizes nearest the current one along ``axis`` (±1 … ±64,
+    ties: larger first), within 1 … 4096."""
+    cur = spec.input.height if axis == 0 else spec.input.width
+    for delta in range(1, 65):
+        for cand in (cur + delta, cur - delta):
+            if 1 <= cand <= 4096:
+                yield (cand, cand if axis == 0 else spec.input.height, cand if axis == 1 else spec.input.width)
+
+
+def _exact_up_to(spec: NetSpec, h: int, w: int, index: int, axis: int) -> bool:
+    """Whether layer ``index`` is reached and it and every conv/pool before it divide exactly along ``axis``."""
+    for i, _, dims in _walk_sizes(spec, h, w, stop=index):
+        d = dims[axis]
+        if d.collapsed or not d.exact:
+            return False
+        if i == index:
+            return True
+    return False
+
+
 def _input_fix(spec: NetSpec, index: int, axis: int) -> int | None:
     """The input size closest to the current one (ties: larger) for which layer ``index``
     divides exactly along ``axis`` and no earlier conv/pool becomes inexact."""
-    cur = spec.input.height if axis == 0 else spec.input.width
     # first choice: the nearest size that makes every conv/pool exact along this axis
-    for delta in range(1, 65):
-        for cand in (cur + delta, cur - delta):
-            if cand < 1 or cand > 4096:
-                continue
-            h = cand if axis == 0 else spec.input.height
-            w = cand if axis == 1 else spec.input.width
-            steps = list(_walk_sizes(spec, h, w))
-            if steps and all(not d[axis].collapsed and (d[axis].exact or d[axis].ceil_mode)
-                             for _, _, d in steps) and any(i == index for i, _, _ in steps):
-                return cand
+    for cand, h, w in _nearby_inputs(spec, axis):
+        steps = list(_walk_sizes(spec, h, w))
+        if steps and all(not d[axis].collapsed and (d[axis].exact or d[axis].ceil_mode)
+                         for _, _, d in steps) and any(i == index for i, _, _ in steps):
+            return cand
     # otherwise the nearest that makes this layer exact without breaking an earlier one
-    for delta in range(1, 65):
-        for cand in (cur + delta, cur - delta):
-            if cand < 1 or cand > 4096:
-                continue
-            h = cand if axis == 0 else spec.input.height
-            w = cand if axis == 1 else spec.input.width
-            ok = False
-            for i, _, dims in _walk_sizes(spec, h, w, stop=index):
-                d = dims[axis]
-                if d.collapsed or not d.exact:
-                    break
-                if i == index:
-                    ok = True
-            if ok:
-                return cand
+    for cand, h, w in _nearby_inputs(spec, axis):
+        if _exact_up_to(spec, h, w, index, axis):
+            return cand
     return None
 
 
