@@ -2,14 +2,17 @@
 ``torchinfo.summary`` and show per row whether torch's output shape, parameters and
 multiply-adds equal the table's (a green tick, or both values in red).
 
-torch's side is cached per network (``st.cache_data`` keyed by the spec JSON); the
-comparison with the table the page shows is redone on every rerun, so what is compared is
-always what is on screen.  A network over the memory budget is not built: the page says so.
+torch's side runs in a background thread (the page stays usable meanwhile) and is kept per
+network (the last 16, shared by the sessions of this app); the comparison with the table
+the page shows is redone on every rerun, so what is compared is always what is on screen.
+A network over the memory budget is not built: the page says so.
 """
 
 from __future__ import annotations
 
 import html
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import streamlit as st
 
@@ -28,9 +31,35 @@ table.verify span.tick{color:#0a7d24;font-weight:700}
 </style>"""
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def torch_side(spec_json: str) -> dict:
-    return V.torch_rows(spec_json)
+POLL_SECONDS = 0.5  # how often the waiting note looks whether torch has finished
+_KEEP = 16  # networks whose torch side is kept
+
+
+@st.cache_resource(show_spinner=False)
+def _worker() -> tuple[ThreadPoolExecutor, OrderedDict]:
+    """One background thread for torch builds, and the futures by spec JSON (newest last)."""
+    return ThreadPoolExecutor(1, thread_name_prefix="verify"), OrderedDict()
+
+
+def torch_side(spec_json: str) -> Future:
+    """torch's rows for this network: a future, started at the first request, then kept."""
+    pool, futures = _worker()
+    fut = futures.get(spec_json)
+    if fut is None or (fut.done() and fut.exception() is not None):  # a failure is tried again next time
+        fut = futures[spec_json] = pool.submit(V.torch_rows, spec_json)
+    futures.move_to_end(spec_json)
+    while len(futures) > _KEEP:
+        futures.popitem(last=False)
+    return fut
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def _waiting(fut: Future) -> None:
+    """The note shown while torch works; the page redraws once it is done."""
+    if fut.done():
+        st.rerun()
+    st.info("Building the network with PyTorch and running torchinfo.summary in the background — the page "
+            "stays usable; the result appears here.", icon=":material/hourglass_top:")
 
 
 def check_with_pytorch(spec: NetSpec, summary: dict) -> None:
@@ -47,12 +76,15 @@ def check_with_pytorch(spec: NetSpec, summary: dict) -> None:
     if why:
         st.warning(f"Not checked: {why}", icon=":material/memory:")
         return
-    with st.spinner("Building the network with PyTorch and running torchinfo.summary…"):
-        try:
-            check = V.compare(summary, torch_side(spec_json))
-        except (RuntimeError, ValueError, MemoryError) as e:  # torch could not build or run it
-            st.error(f"PyTorch could not run this network: {e}", icon=":material/error:")
-            return
+    fut = torch_side(spec_json)
+    if not fut.done():
+        _waiting(fut)
+        return
+    try:
+        check = V.compare(summary, fut.result())
+    except (RuntimeError, ValueError, MemoryError) as e:  # torch could not build or run it
+        st.error(f"PyTorch could not run this network: {e}", icon=":material/error:")
+        return
     _verdict(check)
     st.html(CSS + table_html(check))
 
