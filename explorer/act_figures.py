@@ -151,6 +151,7 @@ def topk_figure(preds: list[dict], *, title: str) -> go.Figure:
                            hovertemplate="%{y}: %{x:.2f} %<extra></extra>"))
     fig.update_layout(title=title, height=80 + 36 * len(preds), margin={"l": 10, "r": 10, "t": 50, "b": 40})
     fig.update_xaxes(title="probability (%)", range=[0, 100])
+    fig.update_yaxes(type="category")  # class names like "1", "6" are names: one row each, every one labelled
     return fig
 
 

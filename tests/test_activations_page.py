@@ -246,3 +246,15 @@ def test_the_box_caption_says_clipped_only_when_the_field_leaves_the_image():
     corner = av.box_caption(unit, (0, 0, 3, 3), None, {"receptive_field": 5, "jump": 1})
     assert "clipped at the image border" in corner
     assert "clipped" in av.box_caption(unit, (0, 0, 2, 3), None, {"receptive_field": [3, 5], "jump": 1})
+
+
+def test_top5_names_every_class_even_when_the_names_are_numbers():
+    """Digit classes are named "1", "6", …: plotly took them for numbers, spaced the bars by value
+    and labelled only every other one (the winner's name was missing)."""
+    from explorer import act_figures as F
+
+    preds = [{"index": i, "label": str(i), "prob": p} for i, p in ((1, 0.83), (4, 0.044), (0, 0.031),
+                                                                       (2, 0.02), (6, 0.016))]
+    fig = F.topk_figure(preds, title="Top-5 predictions")
+    assert fig.layout.yaxis.type == "category"
+    assert list(fig.data[0].y) == ["6", "2", "0", "4", "1"]  # most probable on top
