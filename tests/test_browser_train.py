@@ -89,7 +89,17 @@ def settle_home(pg) -> None:
     wait_for_app(pg)
 
 
-def test_design_train_watch_live_and_find_it_on_runs(page, app_server):
+@pytest.fixture
+def slow_jobs(tmp_path, monkeypatch):
+    """Every training step of the jobs the app launches sleeps 0.05 s (requested before
+    app_server, so the server and its jobs inherit it): a run of N steps lasts at least
+    N·0.05 s on any machine."""
+    from slow_steps import slow_training_steps
+
+    return slow_training_steps(monkeypatch, tmp_path, delay=0.05)
+
+
+def test_design_train_watch_live_and_find_it_on_runs(slow_jobs, page, app_server):
     pg = page
     settle_home(pg)
     # 1. Architecture: load LeNet-5 and change its input height to 16 (every shape after changes)
@@ -110,8 +120,8 @@ def test_design_train_watch_live_and_find_it_on_runs(page, app_server):
     nav(pg, "Train")
     pg.get_by_text("current network (lenet-5)").wait_for()
     assert "1×16×28" in pg.locator('[data-testid="stSidebar"]').inner_text()
-    # long enough (15 epochs, ~330 logged steps) that a quiet machine cannot finish it
-    # before the page has drawn the chart once
+    # 15 epochs, ~330 steps of at least 0.05 s each (slow_jobs): ≥ 16 s on any machine, so the
+    # page draws the chart while the run is still going
     type_number(pg, "Epochs", 15)
     wait_for_app(pg)
     pg.get_by_text("3 · Launch").wait_for()

@@ -154,15 +154,13 @@ def test_a_stop_reaches_both_ranks_and_one_checkpoint_is_written(tmp_path, how, 
             store.request_stop(rid)
         else:
             proc.send_signal(signal.SIGTERM)
-        t0 = time.time()
         out, err = proc.communicate(timeout=90)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     # both ranks left their loop: a rank that missed the stop would wait in its next collective
-    # (60 s timeout here) and the launcher would report it failed
+    # until the 60 s timeout and the launcher would report it failed (exit 1, run 'failed')
     assert proc.returncode == 0, err[-3000:]
-    assert time.time() - t0 < 55
     run = _only_run(tmp_path)
     assert run["status"] == "stopped" and run["error"] == reason
     assert json.loads(out.strip().splitlines()[-1])["status"] == "stopped"
