@@ -16,10 +16,10 @@ import torch
 from torch import nn
 
 from .arithmetic import analyze, training_memory_bytes
-from .spec import as_spec
 from .build import build_model
 from .data import dataset_info
 from .devices import device_key
+from .spec import as_spec
 
 
 # ---- progress and ETA -------------------------------------------------------------------

@@ -48,7 +48,7 @@ _RUNNING = "() => { const w = document.querySelector('[data-testid=\"stStatusWid
 
 
 def load() -> str:
-    return "load %.1f %.1f %.1f" % os.getloadavg()
+    return "load " + " ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
 @contextlib.contextmanager

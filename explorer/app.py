@@ -22,10 +22,10 @@ import plotly.graph_objects  # noqa: E402,F401
 import streamlit as st  # noqa: E402
 
 from alexnet import jobs  # noqa: E402
-from alexnet.textfmt import human_bytes, human_count  # noqa: E402
 from alexnet.runs import RunStoreError  # noqa: E402
-from explorer.state import current_spec, current_summary  # noqa: E402
+from alexnet.textfmt import human_bytes, human_count  # noqa: E402
 from explorer import preload  # noqa: E402
+from explorer.state import current_spec, current_summary  # noqa: E402
 
 # the icon is a file the server sends (a :material/…: icon makes every browser fetch it from a font server)
 st.set_page_config(page_title="AlexNet Explorer", page_icon=str(ROOT / "assets" / "favicon.png"), layout="wide")

@@ -12,7 +12,6 @@ import io
 import streamlit as st
 
 from alexnet import NetSpec, analyze, jobs
-from alexnet.textfmt import human_count
 from alexnet.experiments import (
     ExperimentStore,
     Variant,
@@ -23,6 +22,7 @@ from alexnet.experiments import (
     table_notes,
     verdict_sentences,
 )
+from alexnet.textfmt import human_count
 from explorer import run_figures as rf
 
 

@@ -470,8 +470,8 @@ def test_capture_leaves_the_callers_image_alone():
     the page passed in, so the input map and the unit explanation showed the rectified image."""
     import torch
 
-    from alexnet import build_model
     from alexnet import activations as A
+    from alexnet import build_model
 
     spec = {"name": "t", "input": [1, 8, 8], "layers": [
         {"type": "dropout", "p": 0.5}, {"type": "relu"}, {"type": "flatten"}, {"type": "linear", "out_features": 3}]}

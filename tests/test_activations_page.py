@@ -236,9 +236,9 @@ def test_browser_shows_conv1_maps_of_a_photograph(page, app_server):
 
 def test_the_box_caption_says_clipped_only_when_the_field_leaves_the_image():
     """conv1 of paper-2012 at unit (17, 25) sees rows 68–78 whole; a corner unit of a padded conv does not."""
-    from explorer import act_views as av
-
     import torch
+
+    from explorer import act_views as av
 
     unit = av.Unit("conv1", torch.zeros(96, 55, 55), {}, 0, 17, 25)
     inside = av.box_caption(unit, (68, 100, 78, 110), None, {"receptive_field": 11, "jump": 4})

@@ -6,14 +6,13 @@ cut to gain speed shows the same numbers as before.
 
 from __future__ import annotations
 
-from test_arch_page import open_page, shown_rows, spec_in_session, widget
-
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from test_arch_page import open_page, shown_rows, spec_in_session, widget
 
 from alexnet import get_spec
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import pytest
 
-from alexnet import get_spec, list_presets, summarize
+from alexnet import get_spec, list_presets, summarize, textfmt
 from alexnet.spec import layer_from_dict
-from alexnet import textfmt
 from explorer import arch_table, figures
 
 
