@@ -17,12 +17,13 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "pages" / "runs.py")
 
 
-def fake_run(store: RunStore, name: str, spec=TINY, lr=0.05, epochs=3, status="completed", pid=None) -> str:
+def fake_run(store: RunStore, name: str, spec=TINY, lr=0.05, epochs=3, status="completed", pid=None,
+             images_per_sec: float = 1000.0) -> str:
     rid = store.create_run(name, spec.to_dict(), {"dataset": "digits", "epochs": epochs, "lr": lr, "device": "cpu",
                                                   "recipe": "quick"})
     store.mark_running(rid, device="cpu (2 threads)", pid=pid)
     t0 = time.time()
-    store.log_steps(rid, [{"step": s, "epoch": s / 10, "loss": 2.0 / s, "lr": lr, "images_per_sec": 1000.0,
+    store.log_steps(rid, [{"step": s, "epoch": s / 10, "loss": 2.0 / s, "lr": lr, "images_per_sec": images_per_sec,
                            "time": t0 + s} for s in range(1, 10 * epochs + 1)])
     for e in range(1, epochs + 1):
         store.log_epoch(rid, {"epoch": e, "train_loss": 1.0 / e, "train_acc": 0.5 + 0.1 * e, "test_loss": 1.1 / e,
