@@ -38,12 +38,14 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from .textfmt import human_bytes, shape_text
+
+if TYPE_CHECKING:  # torch is imported by the functions that need it: the Train form draws without it
+    import torch
 
 
 class DatasetError(ValueError):
@@ -130,6 +132,8 @@ class Dataset:
 
     def subset(self, n: int, seed: int = 0) -> Dataset:
         """The first ``n`` training images of a fixed random permutation (test set kept)."""
+        import torch
+
         if n >= len(self.y_train):
             return self
         g = torch.Generator().manual_seed(seed)
@@ -143,6 +147,8 @@ class Dataset:
 
 def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and std (0–1 units) of a uint8 [N, C, H, W] tensor, in chunks."""
+    import torch
+
     n, c = x.shape[0], x.shape[1]
     if n == 0:
         return (0.5,) * c, (0.25,) * c
@@ -180,6 +186,8 @@ def _check_layout(shape: tuple[int, ...], name: str, what: str) -> tuple[tuple[i
 
 def _images(a, name: str, what: str) -> torch.Tensor:
     """uint8 images in NHW, NHWC or NCHW → a contiguous uint8 [N, C, H, W] tensor (alpha dropped)."""
+    import torch
+
     a = np.asarray(a)
     if a.dtype != np.uint8:
         raise DatasetError(f"{name}: {what} must be uint8 images (0–255), got {a.dtype}")
@@ -228,6 +236,8 @@ def _class_names(classes, name: str) -> list[str] | None:
 
 def _tensors(name, xtr, ytr, xte, yte, classes, **kw) -> Dataset:
     """numpy/torch arrays in NHW, NHWC or NCHW → a checked Dataset."""
+    import torch
+
     xtr, xte = _images(xtr, name, "x_train"), _images(xte, name, "x_test")
     ytr, yte = (torch.from_numpy(_label_values(y, name, what)) for y, what in ((ytr, "y_train"), (yte, "y_test")))
     for x, y, what in ((xtr, ytr, "y_train"), (xte, yte, "y_test")):
@@ -750,6 +760,9 @@ def preprocess(x: torch.Tensor, spec_input, mean, std, device=None, *,
     (given for the dataset's own channels, in 0–1 units).  Works the same for a whole
     batch during training and for one image on the Activations page.
     """
+    import torch
+    import torch.nn.functional as F
+
     c_out, h, w = _input_shape(spec_input)
     if x.ndim == 3:
         x = x.unsqueeze(0)
@@ -793,6 +806,9 @@ def augment(x: torch.Tensor, *, flip: bool = False, translate: int = 0, color_ji
     color_jitter:  scale brightness and contrast of each image by a factor in
                    [1 − j, 1 + j] (in normalised units).
     """
+    import torch
+    import torch.nn.functional as F
+
     n, _, h, w = x.shape
     dev = x.device
 

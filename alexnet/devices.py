@@ -6,8 +6,23 @@ torch is imported when a function needs it, so importing this module is cheap.""
 from __future__ import annotations
 
 import functools
+import glob
+import sys
 
 from .config import ConfigError
+
+# Device files a GPU backend of PyTorch needs: NVIDIA's driver (/dev/nvidia0 …), WSL's GPU
+# bridge (/dev/dxg) and AMD's ROCm (/dev/kfd).  Without any of them (and off macOS, which has
+# MPS) PyTorch can only see the CPU, which is known without importing it (seconds).
+GPU_DEVICE_FILES = ("/dev/nvidia[0-9]*", "/dev/dxg", "/dev/kfd")
+
+
+def surely_cpu_only() -> bool:
+    """True when this machine certainly has no device but the CPU for PyTorch (no GPU device
+    files, not macOS), decided without importing torch; False when only torch can tell."""
+    if "torch" in sys.modules:  # already loaded: ask it (cheap now)
+        return False
+    return sys.platform != "darwin" and not any(glob.glob(p) for p in GPU_DEVICE_FILES)
 
 
 def _mps_available(torch) -> bool:
@@ -16,6 +31,8 @@ def _mps_available(torch) -> bool:
 
 def _auto_device() -> str:
     """cuda if there is a CUDA GPU, else mps if available, else cpu."""
+    if surely_cpu_only():
+        return "cpu"
     import torch
 
     if torch.cuda.is_available():
@@ -57,6 +74,8 @@ def device_key(name: str | None) -> str:
 
 def gpu_count() -> int:
     """CUDA GPUs on this machine (0 without CUDA): how many a multi-GPU run may use."""
+    if surely_cpu_only():
+        return 0
     try:
         import torch
 
@@ -68,6 +87,8 @@ def gpu_count() -> int:
 def available_devices() -> list[str]:
     """Devices a run can be sent to on this machine, 'auto' first."""
     out = ["auto", "cpu"]
+    if surely_cpu_only():
+        return out
     try:
         import torch
 

@@ -12,11 +12,7 @@ import statistics
 import time
 from dataclasses import dataclass
 
-import torch
-from torch import nn
-
 from .arithmetic import analyze, training_memory_bytes
-from .build import build_model
 from .data import dataset_info
 from .devices import device_key
 from .spec import as_spec
@@ -64,6 +60,9 @@ def cpu_flops_per_second() -> float:
     """Effective fp32 FLOP/s of this CPU on conv training, measured once per process (~0.2 s)."""
     if _CPU_RATE:
         return _CPU_RATE[0]
+    import torch  # here, not at the top: the Train form draws before PyTorch is loaded
+    from torch import nn
+
     net = nn.Sequential(nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1))
     x = torch.randn(16, 16, 32, 32)
     macs = 16 * (32 * 32 * 32 * 16 * 9 + 32 * 32 * 32 * 32 * 9)
@@ -208,6 +207,10 @@ def estimate(spec, *, dataset: str, batch_size: int, epochs: int, device: str,
 def measure_step_seconds(spec_json: str, batch_size: int, steps: int = 3) -> float:
     """Time a few real training steps of the network on this CPU (random data).
     Uses a smaller batch for big networks and scales linearly."""
+    import torch
+
+    from .build import build_model
+
     model = build_model(spec_json)
     c, h, w = json.loads(spec_json)["input"].values()
     b = max(1, min(batch_size, 32))

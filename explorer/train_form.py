@@ -4,6 +4,8 @@ Keeps pages/train.py thin."""
 
 from __future__ import annotations
 
+import importlib
+import sys
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,8 +15,8 @@ from alexnet import analyze, devices, estimate, get_spec, jobs, list_presets
 from alexnet.config import BUDGET_EPOCHS, OPTIONS, RECIPES, Option, Widget, make_config
 from alexnet.data import DATASETS, DatasetInfo, can_download, dataset_info, offline_message
 from alexnet.devices import available_devices
+from alexnet.sizing import adapt_spec
 from alexnet.spec import NetSpec, SpecError
-from alexnet.streaming import choose as choose_data_path
 from explorer.state import set_spec
 
 PATH_CHOICE = "a file or folder…"  # the Dataset box's last entry: type a path
@@ -43,8 +45,6 @@ def dataset_picker(prefix: str = "tr") -> tuple[str, DatasetInfo]:
 def sized_for_dataset(spec: NetSpec, info: DatasetInfo) -> tuple[NetSpec, list[str]]:
     """The network with its classifier resized to the dataset's classes (the engine does the
     same), the resize said in a caption; with the reasons it cannot train (none when it can)."""
-    from alexnet.train import adapt_spec
-
     errors = []
     try:
         spec, note = adapt_spec(spec, info.num_classes)
@@ -71,6 +71,8 @@ def show_dataset(info: DatasetInfo, blocker: str | None, input_shape=None) -> No
     about = DATASETS[info.name].description + ": " if info.kind == "builtin" else ""
     st.caption(about + info.describe())
     if info.kind == "folder" and input_shape is not None:  # in memory or streamed from disk, and why
+        from alexnet.streaming import choose as choose_data_path  # torch: only for a folder
+
         path = choose_data_path(info.name, input_shape)
         icon = ":material/storage:" if path.mode == "stream" else ":material/memory:"
         st.caption(f"{icon} {path.why[:1].upper()}{path.why[1:]}.")
@@ -157,6 +159,31 @@ def spread_over(est: dict, gpus: int) -> dict:
         if out.get(k):
             out[k] = out[k] / gpus
     return out
+
+
+# ---- the engine: loaded after the form has drawn --------------------------------------------
+def engine_loaded() -> bool:
+    """PyTorch is imported and initialised (not merely being imported by explorer.preload)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and not getattr(getattr(torch, "__spec__", None), "_initializing", False)
+
+
+def load_engine(slot) -> None:
+    """Import PyTorch (waiting for explorer.preload's import when it is under way), saying so in
+    ``slot`` meanwhile; when it cannot be imported, say why there and stop the page (the form
+    above stays usable for reading)."""
+    if engine_loaded():
+        return
+    slot.caption(":material/hourglass_top: Loading the training engine (PyTorch) for the estimate — only on "
+                 "the first visit after the app starts…")
+    try:
+        importlib.import_module("torch")
+    except ImportError as e:
+        slot.error(f"The training engine (PyTorch) could not be loaded, so nothing can be estimated or trained "
+                   f"here: {e}. Install the requirements (`pip install -r requirements.txt`) and restart the app.",
+                   icon=":material/error:")
+        st.stop()
+    slot.empty()
 
 
 # ---- the estimate's helpers: past runs and timed steps, neither blocking the page ------------

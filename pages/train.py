@@ -6,16 +6,16 @@ page only writes a queued run into the store and reads the store back.
 
 import streamlit as st
 
+# None of these imports PyTorch (seconds on the first visit after the app starts): the form
+# below draws at once, and only "3 · Launch" (the estimate) and the live panel wait for it.
+from alexnet import estimate, get_spec, list_presets
+from alexnet.devices import device_key
+from alexnet.textfmt import fmt_seconds, human_bytes
+from explorer import share, train_form
+from explorer.run_views import job_manager, live_panel
+from explorer.state import current_spec, remember
+
 st.title("Train")
-# The engine (PyTorch) takes seconds to import on the first visit after the app starts (unless
-# explorer.preload got there first): say so at once instead of showing a blank page.
-with st.spinner("Loading the training engine (PyTorch) — only on the first visit after the app starts…"):
-    from alexnet import estimate, get_spec, list_presets  # noqa: E402
-    from alexnet.devices import device_key  # noqa: E402
-    from alexnet.textfmt import fmt_seconds, human_bytes  # noqa: E402
-    from explorer import share, train_form  # noqa: E402
-    from explorer.run_views import job_manager, live_panel  # noqa: E402
-    from explorer.state import current_spec, remember  # noqa: E402
 remember(train_form.KEPT_KEYS, train_form.KEPT_PREFIXES)  # the form's settings survive a visit to another page
 share.apply_network_link()  # a shared link's network and settings, once per session
 share.apply_train_link()
@@ -53,7 +53,11 @@ with right:
         share.copy_link({**share.network_params(cur if source == "current" else get_spec(preset)),
                          **share.train_params(recipe, cfg, dataset)}, "this network and these settings")
 
-# ---- before launch: device, time and memory ----------------------------------------------
+# ---- before launch: device, time and memory (the estimate needs the engine) -----------------
+with left:
+    st.subheader("3 · Launch")
+    launch = st.empty()
+train_form.load_engine(launch)  # "Loading the engine…" in its place until PyTorch is imported
 measured_key = (spec.to_json(indent=None), cfg["batch_size"], device_key(cfg["device"]))
 step_s = st.session_state.get("tr_measured", {}).get(measured_key)
 est = estimate.estimate(spec, dataset=dataset if not blocker else "digits", batch_size=cfg["batch_size"],
@@ -65,8 +69,7 @@ if blocker:  # no sizes to estimate from: show the memory (it does not depend on
     est["seconds_per_epoch"] = est["seconds_total"] = None
 if cfg.get("max_seconds") and est["seconds_total"]:  # a time budget ends the run when it is spent
     est["seconds_total"] = min(est["seconds_total"], cfg["max_seconds"])
-with left:
-    st.subheader("3 · Launch")
+with launch.container():
     m = st.columns(2)
     m[0].metric("Device", est["device"])
     m[1].metric("Training memory (est.)", human_bytes(est["memory_bytes"]),
