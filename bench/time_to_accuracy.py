@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import resource
+import shlex
 import sqlite3
 import subprocess
 import sys
@@ -156,8 +157,9 @@ def _evals(runs_dir: Path, run_id: str, t0: float) -> list[tuple[float, float]]:
 
 # ---- cases ----------------------------------------------------------------------------------
 def run_case(case: Case, data: dict[str, str], engines: dict[str, Path], budgets: list[float],
-             rounds: int, work: Path) -> list[Measure]:
-    """Alternate the engines (the order flips each round) for the recipe run and each budget run."""
+             rounds: int, work: Path, new_args: tuple[str, ...] = ()) -> list[Measure]:
+    """Alternate the engines (the order flips each round) for the recipe run and each budget run;
+    ``new_args`` are more train flags for this tree's engine only (a recipe variant to try)."""
     plans: list[tuple[str, list[str], float | None]] = []
     for r in range(rounds):
         order = list(engines) if r % 2 == 0 else list(engines)[::-1]
@@ -166,7 +168,7 @@ def run_case(case: Case, data: dict[str, str], engines: dict[str, Path], budgets
             plans += [(e, ["--max-seconds", f"{b:g}"], b) for e in order]
     out = []
     for i, (engine, extra, budget) in enumerate(plans):
-        args = ["--dataset", data[case.dataset], *case.args, *extra]
+        args = ["--dataset", data[case.dataset], *case.args, *extra, *(new_args if engine == "new" else ())]
         m = launch(engines[engine], engine, args, work / f"{case.name}-{i}")
         m.max_seconds = budget
         print(f"  {case.name} {engine:4s} {'budget ' + format(budget, 'g') + ' s' if budget else 'recipe':12s} "
@@ -227,6 +229,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=1, help="baseline/new pairs per run kind")
     ap.add_argument("--only", choices=("base", "new"), help="run one engine only")
     ap.add_argument("--baseline-rev", default=BASELINE_REV)
+    ap.add_argument("--new-args", default="", help="more train flags for this tree's runs, e.g. "
+                    "'--epochs 8 --ema' (a recipe variant to try on the held-out split)")
     args = ap.parse_args(argv)
     cases = [c for c in CASES if (not args.case or c.name in args.case) and (not args.quick or c.quick)]
     budgets = [float(b) for b in args.budgets.split(",") if b.strip()] if not args.quick else []
@@ -238,7 +242,7 @@ def main(argv=None) -> int:
         data = dataset_paths(args.split, work)
         results = []
         for case in cases:
-            measures = run_case(case, data, engines, budgets, args.rounds, work)
+            measures = run_case(case, data, engines, budgets, args.rounds, work, tuple(shlex.split(args.new_args)))
             print(table(case, measures), flush=True)
             results.append(summary(case, measures))
     print(json.dumps({"split": args.split, "baseline_rev": args.baseline_rev, "cpu_count": os.cpu_count(),
