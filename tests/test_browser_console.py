@@ -1,8 +1,10 @@
 """Issue 16 item 18: no errors in the browser console on any page.
 
-Visits every page of the real app in headless Chromium (through the sidebar, as a person
-would), waits for its charts, and fails on any console message of level error and any
-uncaught page error, naming the page and the message."""
+Opens every page of the real app in headless Chromium by its address (a bookmark, a
+reload), waits for its charts, and fails on any console message of level error and any
+uncaught page error, naming the page and the message.  The visits through the sidebar, at
+two window sizes and with a finished run, record the console the same way in
+tests/test_browser_words.py (``record_console``), which walks every page already."""
 
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ PAGES = ("Start here", "Architecture", "Train", "Runs", "Activations", "Experime
 PROBE = re.compile(r"/[a-z_]+/_stcore/(health|host-config)\b")
 
 
-def _record(pg, errors: list[str], where: dict) -> None:
+def record_console(pg, errors: list[str], where: dict) -> None:
+    """Append to ``errors`` each console error and uncaught page error, naming ``where['page']``."""
     def console(m):
         url = m.location.get("url", "")
         if m.type == "error" and not PROBE.search(url):
@@ -34,19 +37,11 @@ def test_no_console_errors_on_any_page(browser, app_server):
     ctx = browser.new_context(viewport={"width": 1400, "height": 900})
     pg = ctx.new_page()
     pg.set_default_timeout(120_000)
-    _record(pg, errors, where)
+    record_console(pg, errors, where)
     try:
         pg.goto(app_server.url)
         wait_for_app(pg, 120_000)
-        for title in PAGES:
-            where["page"] = title
-            pg.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
-            wait_for_app(pg, 120_000)
-            if title == "Architecture":  # its charts are drawn on request
-                pg.get_by_text("Draw the network to scale").click()
-                wait_for_app(pg, 120_000)
-            pg.wait_for_timeout(3000)  # charts draw after the script run ends
-        for title in PAGES[1:]:  # opened by address (a bookmark, a reload)
+        for title in PAGES[1:]:
             where["page"] = f"{title} (by address)"
             pg.goto(f"{app_server.url}/{title.lower()}")
             wait_for_app(pg, 120_000)

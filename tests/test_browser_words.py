@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import screenshot, wait_for_app
+from test_browser_console import record_console
 
 pytestmark = pytest.mark.browser
 
@@ -105,18 +106,24 @@ def test_no_page_cuts_its_text(browser, app_server, width, height):
     ctx = browser.new_context(viewport={"width": width, "height": height})
     pg = ctx.new_page()
     pg.set_default_timeout(120_000)
-    found = {}
+    found, errors, where = {}, [], {"page": "home"}
+    record_console(pg, errors, where)  # issue 16 item 18 through the sidebar (see test_browser_console)
     try:
         pg.goto(app_server.url)
         _settle(pg)
         for name in PAGES:
+            where["page"] = name
             pg.locator('[data-testid="stSidebarNav"] a', has_text=name).click()
             _settle(pg)
+            if name == "Architecture":  # its charts are drawn on request
+                pg.get_by_text("Draw the network to scale").click()
+                _settle(pg)
             screenshot(pg, f"words_{name.lower().replace(' ', '-')}_{width}x{height}")
             cut = cut_texts(pg, '[data-testid="stApp"]')
             if cut:
                 found[name] = cut
         # a collapsed network: its fix buttons and the sidebar's error line
+        where["page"] = "Architecture with paddle-cifar10-32"
         pg.locator('[data-testid="stSidebarNav"] a', has_text="Architecture").click()
         _settle(pg)
         pg.get_by_label("Preset (a network from the tutorials)").click()
@@ -130,3 +137,4 @@ def test_no_page_cuts_its_text(browser, app_server, width, height):
     finally:
         ctx.close()
     assert not found, f"text cut off at {width}×{height}: {found}"
+    assert not errors, "console errors:\n" + "\n".join(errors)
