@@ -19,9 +19,8 @@ GPU_DEVICE_FILES = ("/dev/nvidia[0-9]*", "/dev/dxg", "/dev/kfd")
 
 def surely_cpu_only() -> bool:
     """True when this machine certainly has no device but the CPU for PyTorch (no GPU device
-    files, not macOS), decided without importing torch; False when only torch can tell."""
-    if "torch" in sys.modules:  # already loaded: ask it (cheap now)
-        return False
+    files, not macOS), decided without importing torch; False when only torch can tell.  Never
+    waits for torch, not even while another thread imports it (explorer.preload)."""
     return sys.platform != "darwin" and not any(glob.glob(p) for p in GPU_DEVICE_FILES)
 
 

@@ -9,7 +9,9 @@ router + sidebar + page, and AppTest's own bookkeeping of the element tree — a
 bound on what the server spends.  Target: median ≤ 150 ms on a 2-core machine.
 
 Then prints the cost of the page's parts on their own (summary, table HTML, the three
-figures) and, if bench/activations_latency.py exists, runs its ``main()``.
+figures) and runs the ``main()`` of bench/activations_latency.py, bench/live_chart_latency.py
+and bench/train_first_paint.py (the Train page's first paint in headless Chromium on fresh
+servers, target ≤ 1.5 s) where they exist.
 """
 
 from __future__ import annotations
@@ -109,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     print("  parts (median, outside Streamlit):")
     for k, v in parts_ms(args.preset).items():
         print(f"    {k:<20} {v:7.2f} ms")
-    for other in (ROOT / "bench" / "activations_latency.py", ROOT / "bench" / "live_chart_latency.py"):
+    for other in (ROOT / "bench" / "activations_latency.py", ROOT / "bench" / "live_chart_latency.py",
+                  ROOT / "bench" / "train_first_paint.py"):
         if not other.exists():
             continue
         spec = importlib.util.spec_from_file_location(other.stem, other)

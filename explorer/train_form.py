@@ -17,6 +17,7 @@ from alexnet.data import DATASETS, DatasetInfo, can_download, dataset_info, offl
 from alexnet.devices import available_devices
 from alexnet.sizing import adapt_spec
 from alexnet.spec import NetSpec, SpecError
+from explorer import preload
 from explorer.state import set_spec
 
 PATH_CHOICE = "a file or folder…"  # the Dataset box's last entry: type a path
@@ -169,13 +170,14 @@ def engine_loaded() -> bool:
 
 
 def load_engine(slot) -> None:
-    """Import PyTorch (waiting for explorer.preload's import when it is under way), saying so in
+    """Import PyTorch (through explorer.preload's thread: started now or under way), saying so in
     ``slot`` meanwhile; when it cannot be imported, say why there and stop the page (the form
     above stays usable for reading)."""
     if engine_loaded():
         return
     slot.caption(":material/hourglass_top: Loading the training engine (PyTorch) for the estimate — only on "
                  "the first visit after the app starts…")
+    preload.wait()  # the import in the background thread, which lets the form reach the browser meanwhile
     try:
         importlib.import_module("torch")
     except ImportError as e:
