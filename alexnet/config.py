@@ -19,7 +19,7 @@ from typing import Any
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
-INITS = ("default", "kaiming", "xavier")
+INITS = ("default", "kaiming", "xavier", "whiten")
 PRECISIONS = ("fp32", "bf16", "fp16")
 TIME_BUDGETS = (60.0, 180.0, 600.0)  # the Train page's "train for 1 / 3 / 10 minutes"
 BUDGET_EPOCHS = 200  # a launch with a time budget: enough epochs that the budget ends the run
@@ -163,7 +163,7 @@ class TrainConfig:
     step_gamma: float = _opt(0.1, "step schedule: the factor at each drop", lo=0, hi=1, open_lo=True)
     warmup_epochs: float = _opt(0.0, "linear warm-up from lr/10 (constant, step, cosine; one-cycle has its own)",
                                 lo=0, hi="epochs")
-    init: str = _opt("default", "weight initialisation: default (PyTorch's), kaiming or xavier", kind=str,
+    init: str = _opt("default", "weight initialisation: default (PyTorch's), kaiming, xavier, or whiten (PyTorch's, with the first conv set to whiten the training images' patches)", kind=str,
                      choices=INITS)
     label_smoothing: float = _opt(0.0, "cross-entropy label smoothing", lo=0, hi=1, open_hi=True)
     ema: float = _opt(0.0, "decay of an exponential moving average of the weights, per step (0 = none); "

@@ -53,12 +53,14 @@ from .sizing import adapt_spec  # the Train form and the estimate use it without
 from .spec import NetSpec, SpecError, as_spec
 from .stats import pack_correct
 from .textfmt import one_line
+from .whiten import MAX_IMAGES, whiten_first_conv
 
 
 # ---- helpers ------------------------------------------------------------------------------
 def init_weights(model: nn.Module, scheme: str) -> None:
-    """Kaiming (He) normal or Xavier uniform for conv/linear weights, zero biases."""
-    if scheme == "default":
+    """Kaiming (He) normal or Xavier uniform for conv/linear weights, zero biases ('whiten':
+    PyTorch's default here, the first conv is set from the data in ``_prepare_model``)."""
+    if scheme in ("default", "whiten"):
         return
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
@@ -411,12 +413,24 @@ def _prepare_model(spec: NetSpec, cfg: TrainConfig, ds: Dataset, device: torch.d
     except SpecError as e:
         raise _RunFailed(f"invalid network: {e}") from None
     init_weights(model, cfg.init)
+    if cfg.init == "whiten":
+        notes += _whiten(model, spec, ds)
     model = model.to(device)
     if device.type != "mps":
         model = model.to(memory_format=torch.channels_last)
     for n in notes:
         print(f"note: {n}", file=sys.stderr)
     return spec, model
+
+
+def _whiten(model: nn.Module, spec: NetSpec, ds: Dataset) -> list[str]:
+    """``--init whiten``: the first conv from the patches of the first training images (as the
+    network sees them); a note when that cannot be done."""
+    if not isinstance(ds.x_train, torch.Tensor):
+        return ["--init whiten needs the images in memory; a streamed folder keeps PyTorch's default init"]
+    if not whiten_first_conv(model, preprocess(ds.x_train[:MAX_IMAGES], spec.input, ds.mean, ds.std).cpu()):
+        return ["--init whiten: the first layer is not a plain convolution, so PyTorch's default init is kept"]
+    return []
 
 
 class _Training:
