@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from .arithmetic import analyze, training_memory_bytes
 from .data import dataset_info
 from .devices import device_key
-from .spec import as_spec
+from .sizing import adapt_spec
+from .spec import NetSpec, SpecError, as_spec
 
 
 # ---- progress and ETA -------------------------------------------------------------------
@@ -108,6 +109,17 @@ def spec_key(spec) -> str:
     return json.dumps(d, sort_keys=True)
 
 
+def as_trained(spec, num_classes: int) -> NetSpec:
+    """The network as the engine trains it on a dataset of ``num_classes`` classes: its
+    classifier resized (adapt_spec).  Past runs and new estimates are both keyed on this, so a
+    run stored before the resize (the command line stores the spec as given) still matches."""
+    spec = as_spec(spec)
+    try:
+        return adapt_spec(spec, num_classes)[0]
+    except SpecError:  # no classifier to size: the engine refuses it; keyed as it is
+        return spec
+
+
 def calibration(spec, device_kind: str, past: list[Past]) -> dict | None:
     """What earlier runs on this machine say about this network's speed: the median images/s
     of runs of the same network, else the median training FLOP/s (6·MACs·images/s) of runs of
@@ -155,11 +167,13 @@ def past_runs(store, meta_of, limit: int = 30) -> list[Past]:
             continue
         secs = [e["epoch_seconds"] for e in store.epoch_metrics(run["id"]) if e.get("epoch_seconds")]
         est = (meta_of(run["id"]).get("estimate") or {}).get("seconds_per_epoch")
+        dataset = (run.get("config") or {}).get("dataset")
         try:
-            macs = int(analyze(run["spec"]).total_macs)
-        except (ValueError, TypeError, KeyError):
+            trained = as_trained(run["spec"], dataset_info(dataset).num_classes if dataset else 0)
+            macs = int(analyze(trained).total_macs)
+        except (ValueError, TypeError, KeyError, OSError):
             continue
-        out.append(Past(spec_key(run["spec"]), str(run["device"]).split()[0].split(":")[0], macs,
+        out.append(Past(spec_key(trained), str(run["device"]).split()[0].split(":")[0], macs,
                         statistics.median(ips), statistics.median(secs) if secs else None, est))
     return out
 
@@ -173,8 +187,9 @@ def estimate(spec, *, dataset: str, batch_size: int, epochs: int, device: str,
     image (forward 2, backward 4) plus the test pass at 2·MACs, at a rate measured on
     this CPU or assumed for a GPU; ``measured_step_s`` (timed steps) replaces the model.
     """
-    summary = analyze(spec)
     info = dataset_info(dataset)
+    spec = as_trained(spec, info.num_classes)
+    summary = analyze(spec)
     n_train, n_test, classes = info.train_size, info.test_size, info.num_classes
     if train_subset:
         n_train = min(n_train, int(train_subset))
