@@ -6,11 +6,15 @@ from a few timed training steps), and training memory.  No Streamlit here."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
+import socket
 import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from .arithmetic import analyze, training_memory_bytes
 from .data import dataset_info
@@ -166,7 +170,8 @@ def past_runs(store, meta_of, limit: int = 30) -> list[Past]:
         if len(ips) < 3:
             continue
         secs = [e["epoch_seconds"] for e in store.epoch_metrics(run["id"]) if e.get("epoch_seconds")]
-        est = (meta_of(run["id"]).get("estimate") or {}).get("seconds_per_epoch")
+        said = meta_of(run["id"]).get("estimate") or {}  # the training part is what the run records as epoch time
+        est = said.get("train_seconds_per_epoch") or said.get("seconds_per_epoch")
         dataset = (run.get("config") or {}).get("dataset")
         try:
             trained = as_trained(run["spec"], dataset_info(dataset).num_classes if dataset else 0)
@@ -183,20 +188,39 @@ def estimate(spec, *, dataset: str, batch_size: int, epochs: int, device: str,
              measured_step_s: float | None = None, past: list[Past] | None = None) -> dict:
     """Seconds per epoch and training memory before launching.
 
-    ``spec`` is a NetSpec (or its dict/JSON).  Time: training costs about 6·MACs per
-    image (forward 2, backward 4) plus the test pass at 2·MACs, at a rate measured on
-    this CPU or assumed for a GPU; ``measured_step_s`` (timed steps) replaces the model.
+    ``spec`` is a NetSpec (or its dict/JSON), estimated as trained on ``dataset`` (classifier
+    resized).  A training step takes, from the best source there is: the speed of past runs
+    of this network on this kind of device; ``measured_step_s`` (timed steps); or about
+    6·MACs per image (forward 2, backward 4) at a rate from past runs of other networks,
+    measured on this CPU or assumed for a GPU.  The test pass costs a third of a training
+    step per image.  ``train_seconds_per_epoch`` is the part a run records as its epoch time.
     """
     info = dataset_info(dataset)
     spec = as_trained(spec, info.num_classes)
     summary = analyze(spec)
-    n_train, n_test, classes = info.train_size, info.test_size, info.num_classes
-    if train_subset:
-        n_train = min(n_train, int(train_subset))
+    n_train = min(info.train_size, int(train_subset)) if train_subset else info.train_size
     dev = device_key(device)
     kind = dev.split(":")[0]
-    macs = int(summary.total_macs)
-    cal = calibration(spec, kind, past or [])
+    step_s, basis = _step_seconds(spec, int(summary.total_macs), batch_size, kind, precision, measured_step_s,
+                                  past or [])
+    steps = max(1, n_train // max(min(batch_size, n_train), 1))  # the engine drops the last partial batch
+    train_s = steps * step_s
+    epoch_s = train_s + info.test_size * step_s / batch_size / 3 + EPOCH_OVERHEAD_S.get(kind, 0.2)
+    mem = training_memory_bytes(summary, batch_size, optimizer)
+    return {"device": dev, "seconds_per_epoch": epoch_s, "seconds_total": epoch_s * epochs,
+            "train_seconds_per_epoch": train_s, "step_seconds": step_s, "steps_per_epoch": steps,
+            "train_images": n_train, "memory_bytes": int(mem), "basis": basis, "classes": info.num_classes,
+            "dataset_sizes_from": info.sizes_from, "past_errors": past_errors(spec, kind, past or [])}
+
+
+def _step_seconds(spec, macs: int, batch_size: int, kind: str, precision: str, measured: float | None,
+                  past: list[Past]) -> tuple[float, str]:
+    """(seconds of one training step, what it is based on), from the best source there is."""
+    cal = calibration(spec, kind, past)
+    if cal and "images_per_sec" in cal:
+        return batch_size / cal["images_per_sec"], f"the speed measured in {cal['basis']}"
+    if measured:
+        return measured, "timed training steps of this network on this machine"
     if cal and "rate" in cal:
         rate, basis = cal["rate"], f"multiply-adds at {cal['basis']}"
     elif kind == "cpu":
@@ -204,40 +228,106 @@ def estimate(spec, *, dataset: str, batch_size: int, epochs: int, device: str,
     else:
         table = NOMINAL_RATE.get(kind, {"fp32": 1e12})
         rate, basis = table.get(precision, table["fp32"]), f"multiply-adds at an assumed {kind} rate"
-    steps = max(1, n_train // max(min(batch_size, n_train), 1))  # the engine drops the last partial batch
-    step_s = 6 * macs * batch_size / rate + STEP_OVERHEAD_S.get(kind, 0.002)
-    if cal and "images_per_sec" in cal:
-        step_s, basis = batch_size / cal["images_per_sec"], f"the speed measured in {cal['basis']}"
-    if measured_step_s:
-        step_s, basis = measured_step_s, "timed training steps"
-    eval_s = 2 * macs * n_test / rate
-    epoch_s = steps * step_s + eval_s + EPOCH_OVERHEAD_S.get(kind, 0.2)
-    mem = training_memory_bytes(summary, batch_size, optimizer)
-    return {"device": dev, "seconds_per_epoch": epoch_s, "seconds_total": epoch_s * epochs,
-            "step_seconds": step_s, "steps_per_epoch": steps, "train_images": n_train,
-            "memory_bytes": int(mem), "basis": basis, "classes": classes, "dataset_sizes_from": info.sizes_from,
-            "past_errors": past_errors(spec, kind, past or [])}
+    return 6 * macs * batch_size / rate + STEP_OVERHEAD_S.get(kind, 0.002), basis
 
 
-def measure_step_seconds(spec_json: str, batch_size: int, steps: int = 3) -> float:
-    """Time a few real training steps of the network on this CPU (random data).
-    Uses a smaller batch for big networks and scales linearly."""
+# ---- timed steps of the network itself, kept on disk ------------------------------------------
+TIMED_STEP_S = 0.5  # the timed batch: at most what the model says takes about this long a step
+TIMED_REPEATS = 3  # timed steps per batch size (the median), after one warm-up step
+TIMED_MIN_BATCH = 16  # smaller batches use the CPU less well: a poor base to extrapolate from
+TIMINGS_FILE = "step_timings.json"  # in the run store's folder: timings of this machine
+TIMINGS_KEPT = 200
+
+
+def measure_step_seconds(spec_json: str, batch_size: int, image_shape=None, repeats: int = TIMED_REPEATS) -> float:
+    """Seconds of one training step of the network at ``batch_size`` on this CPU as the engine
+    runs it (uint8 images of ``image_shape`` resized to the input, channels-last, SGD with
+    momentum, cross-entropy), on random data: the median of ``repeats`` steps after a warm-up.
+
+    When the multiply-add model says a step of the whole batch is slow, a smaller batch and a
+    quarter of it are timed and the step is extrapolated as a fixed part plus a part per image
+    (the fixed part, starting each layer's work on the CPU threads, is what a busy machine
+    makes large: tens of ms a layer on a loaded 2-core machine)."""
+    step = _step_timer(spec_json, image_shape)
+    by_model = int(TIMED_STEP_S * cpu_flops_per_second() / max(1, 6 * _macs(spec_json)))
+    big = min(batch_size, max(TIMED_MIN_BATCH, by_model))
+    t_big = step(big, repeats)
+    if big >= batch_size:
+        return t_big
+    small = max(1, big // 4)
+    t_small = step(small, repeats)
+    per_image = (t_big - t_small) / (big - small)
+    if per_image <= 0:  # noise larger than the difference: plain proportion
+        per_image = t_big / big
+    return max(0.0, t_big - per_image * big) + per_image * batch_size
+
+
+def _macs(spec_json: str) -> int:
+    return int(analyze(spec_json).total_macs)
+
+
+def _step_timer(spec_json: str, image_shape=None):
+    """``run(b, repeats)``: the median seconds of a training step of batch ``b``."""
     import torch
+    import torch.nn.functional as F
 
     from .build import build_model
+    from .data import preprocess
 
-    model = build_model(spec_json)
-    c, h, w = json.loads(spec_json)["input"].values()
-    b = max(1, min(batch_size, 32))
-    x = torch.randn(b, c, h, w)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
-    out = model(x)
-    y = torch.zeros(out.shape[0], dtype=torch.long)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    loss_fn(out.reshape(b, -1), y).backward()  # warm-up
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        opt.zero_grad(set_to_none=True)
-        loss_fn(model(x).reshape(b, -1), y).backward()
-        opt.step()
-    return (time.perf_counter() - t0) / steps * batch_size / b
+    spec = as_spec(spec_json)
+    model = build_model(spec).to(memory_format=torch.channels_last).train()
+    c, h, w = image_shape or spec.input.shape
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    mean, std = (0.5,) * c, (0.25,) * c
+
+    def run(b: int, repeats: int) -> float:
+        x = torch.randint(0, 256, (b, c, h, w), dtype=torch.uint8)
+        y = torch.zeros(b, dtype=torch.long)
+        times = []
+        for _ in range(repeats + 1):  # the first warms up
+            t0 = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            out = model(preprocess(x, spec.input, mean, std, channels_last=True))
+            F.cross_entropy(out.reshape(b, -1), y).backward()
+            opt.step()
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times[1:])
+
+    return run
+
+
+def timing_key(spec, dataset: str, batch_size: int, device: str) -> str:
+    """What a timed step depends on: the network as trained, the dataset's image size, the
+    batch, the device and the machine."""
+    info = dataset_info(dataset)
+    raw = json.dumps([spec_key(as_trained(spec, info.num_classes)), info.image_shape, int(batch_size),
+                      device_key(device), socket.gethostname(), os.cpu_count()])
+    return hashlib.sha1(raw.encode()).hexdigest()[:16]
+
+
+def saved_timing(root, key: str) -> dict | None:
+    """{"step_seconds", "when"} timed earlier on this machine, or None."""
+    return _read_timings(Path(root)).get(key)
+
+
+def time_and_save(root, key: str, spec_json: str, batch_size: int, image_shape=None) -> float:
+    """Time the steps (``measure_step_seconds``) and keep the result in the run store's folder,
+    so later page loads and other sessions show the same estimate without timing again."""
+    seconds = measure_step_seconds(spec_json, batch_size, image_shape)
+    path = Path(root) / TIMINGS_FILE
+    kept = _read_timings(Path(root))
+    kept[key] = {"step_seconds": seconds, "when": time.time()}
+    newest = dict(sorted(kept.items(), key=lambda kv: kv[1].get("when", 0))[-TIMINGS_KEPT:])
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(newest), encoding="utf-8")
+    os.replace(tmp, path)
+    return seconds
+
+
+def _read_timings(root: Path) -> dict:
+    try:
+        got = json.loads((root / TIMINGS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in got.items() if isinstance(v, dict) and (v.get("step_seconds") or 0) > 0} \
+        if isinstance(got, dict) else {}

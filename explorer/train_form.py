@@ -7,21 +7,24 @@ from __future__ import annotations
 import importlib
 import sys
 import zlib
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 import streamlit as st
 
 from alexnet import analyze, devices, estimate, get_spec, jobs, list_presets
 from alexnet.config import BUDGET_EPOCHS, OPTIONS, RECIPES, Option, Widget, make_config
 from alexnet.data import DATASETS, DatasetInfo, can_download, dataset_info, offline_message
-from alexnet.devices import available_devices
+from alexnet.devices import available_devices, device_key
 from alexnet.sizing import adapt_spec
 from alexnet.spec import NetSpec, SpecError
+from alexnet.textfmt import one_line
 from explorer import preload
 from explorer.state import set_spec
 
 PATH_CHOICE = "a file or folder…"  # the Dataset box's last entry: type a path
 SMALL_RUN_SECONDS = 600  # a "small run" should finish within ten minutes
+AUTO_TIMING_LIMIT_S = 30  # no automatic timing when the model says 16 images take longer than this a step
 # the form's widgets, kept while another page is shown (explorer.state.remember)
 KEPT_KEYS = ("tr_source", "tr_preset", "tr_dataset", "tr_dataset_path", "tr_recipe")
 KEPT_PREFIXES = tuple(f"tr_{r}_" for r in RECIPES)
@@ -206,6 +209,9 @@ def estimate_note(est: dict) -> str:
     said = estimate.error_text(est.get("past_errors") or [])
     if said:
         return f"Estimate from {est['basis']}; {said}."
+    if est["basis"].startswith("timed"):
+        return (f"Estimate from {est['basis']} (random data, training steps only). No finished run of this "
+                "network here yet to check it against: expect ±30 % or more, as other programs share the CPU.")
     return (f"Estimate from {est['basis']}. No finished run of this network on this machine yet to check it "
             "against: it may be off by a factor of two or more (other programs share the CPU).")
 
@@ -215,27 +221,60 @@ def _timer() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(1, thread_name_prefix="time-steps")
 
 
-def time_steps_button(key: tuple, batch_size: int) -> None:
-    """'Time 3 real steps' runs in a background thread; the page stays usable and the estimate
-    changes when the timing is done (``key``: spec JSON, batch size, device)."""
-    pending = st.session_state.setdefault("tr_timing", {})
-    if key not in pending:
-        if st.button("Time 3 real steps", icon=":material/timer:", key="tr_measure",
-                     help="replaces the estimate by a measurement of this network on this CPU (random data); it "
-                          "runs in the background — a few seconds, longer on a busy machine"):
-            pending[key] = _timer().submit(estimate.measure_step_seconds, key[0], batch_size)
-            st.rerun()
+@st.cache_resource(show_spinner=False)
+def _timings() -> dict[str, Future]:
+    """Timings under way or done in this server process, by timing key (all sessions share them)."""
+    return {}
+
+
+@dataclass
+class Timing:
+    """The timed training step of a network, batch and device on this machine: ``seconds`` when
+    known, ``job`` while it is being timed in the background (or when that failed)."""
+    seconds: float | None = None
+    job: Future | None = None
+
+
+def step_timing(mgr: jobs.JobManager, spec: NetSpec, dataset: str, cfg: dict, past: list[estimate.Past]) -> Timing:
+    """A few real training steps of this network timed on this CPU — kept on disk from an
+    earlier page load, else started now in a background thread — unless past runs of this
+    network already say how fast it trains.  The page shows the multiply-add estimate until
+    the timing is done (``timing_progress``), then the timed one, on every later load too."""
+    key = estimate.timing_key(spec, dataset, cfg["batch_size"], cfg["device"])
+    saved = estimate.saved_timing(mgr.root, key)
+    if saved:
+        return Timing(saved["step_seconds"])
+    job = _timings().get(key)
+    if job is not None:
+        return Timing(job.result() if job.done() and job.exception() is None else None, job)
+    info = dataset_info(dataset)
+    cal = estimate.calibration(estimate.as_trained(spec, info.num_classes), "cpu", past)
+    slow = 6 * analyze(spec).total_macs * min(cfg["batch_size"], 16) / estimate.cpu_flops_per_second()
+    if device_key(cfg["device"]) != "cpu" or (cal and "images_per_sec" in cal) or slow > AUTO_TIMING_LIMIT_S:
+        return Timing()
+    job = _timings()[key] = _timer().submit(estimate.time_and_save, mgr.root, key, spec.to_json(indent=None),
+                                            cfg["batch_size"], info.image_shape)
+    return Timing(None, job)
+
+
+def timing_progress(timing: Timing) -> None:
+    """While the timing runs: a line saying so, and a rerun of the page when it is done."""
+    job = timing.job
+    if job is None or timing.seconds is not None:
+        return
+    if job.done():
+        if job.exception() is not None:
+            st.caption(f"Timing this network's training steps failed ({one_line(str(job.exception()))}); the "
+                       "estimate stays on multiply-adds.")
         return
 
     @st.fragment(run_every=1.0)
     def poll():
-        fut = pending.get(key)
-        if fut is None or fut.done():
-            pending.pop(key, None)
-            if fut is not None and fut.exception() is None:
-                st.session_state.setdefault("tr_measured", {})[key] = fut.result()
+        if job.done():
             st.rerun(scope="app")
-        st.caption("Timing 3 real training steps in the background… the estimate above updates when done.")
+        st.caption(":material/timer: Timing a few real training steps of this network in the background "
+                   "(seconds; longer on a busy machine). The estimate above updates when done, and is kept "
+                   "for the next visit.")
     poll()
 
 

@@ -9,7 +9,6 @@ import streamlit as st
 # None of these imports PyTorch (seconds on the first visit after the app starts): the form
 # below draws at once, and only "3 · Launch" (the estimate) and the live panel wait for it.
 from alexnet import estimate, get_spec, list_presets
-from alexnet.devices import device_key
 from alexnet.textfmt import fmt_seconds, human_bytes
 from explorer import share, train_form
 from explorer.run_views import job_manager, live_panel
@@ -58,12 +57,12 @@ with left:
     st.subheader("3 · Launch")
     launch = st.empty()
 train_form.load_engine(launch)  # "Loading the engine…" in its place until PyTorch is imported
-measured_key = (spec.to_json(indent=None), cfg["batch_size"], device_key(cfg["device"]))
-step_s = st.session_state.get("tr_measured", {}).get(measured_key)
+past = train_form.past_runs(mgr)
+timing = train_form.Timing() if errors or blocker else train_form.step_timing(mgr, spec, dataset, cfg, past)
 est = estimate.estimate(spec, dataset=dataset if not blocker else "digits", batch_size=cfg["batch_size"],
-                    epochs=cfg["epochs"], device=cfg["device"], precision=cfg.get("precision", "fp32"),
-                    optimizer=cfg.get("optimizer", "sgd"), train_subset=cfg.get("train_subset") or None,
-                    measured_step_s=step_s, past=train_form.past_runs(mgr))
+                        epochs=cfg["epochs"], device=cfg["device"], precision=cfg.get("precision", "fp32"),
+                        optimizer=cfg.get("optimizer", "sgd"), train_subset=cfg.get("train_subset") or None,
+                        measured_step_s=timing.seconds, past=past)
 est = train_form.spread_over(est, gpus)
 if blocker:  # no sizes to estimate from: show the memory (it does not depend on them), not a time
     est["seconds_per_epoch"] = est["seconds_total"] = None
@@ -77,8 +76,7 @@ with launch.container():
     m[0].metric("Time per epoch (est.)", fmt_seconds(est["seconds_per_epoch"]), help=f"from {est['basis']}")
     m[1].metric("Whole run (est.)", fmt_seconds(est["seconds_total"]), help=f"{cfg['epochs']} epochs" + (", or the time budget" if cfg.get("max_seconds") else ""))
     st.caption(train_form.estimate_note(est))
-    if est["device"] == "cpu" and step_s is None and est["step_seconds"] < 3 and not errors:
-        train_form.time_steps_button(measured_key, cfg["batch_size"])
+    train_form.timing_progress(timing)
     if (est["seconds_total"] or 0) > train_form.SMALL_RUN_SECONDS:
         st.warning(f"This run would take about {fmt_seconds(est['seconds_total'])} on {est['device']} — too "
                    "long for a small run. " + train_form.suggestion(spec, est))
