@@ -235,6 +235,7 @@ def _step_seconds(spec, macs: int, batch_size: int, kind: str, precision: str, m
 TIMED_STEP_S = 0.5  # the timed batch: at most what the model says takes about this long a step
 TIMED_REPEATS = 3  # timed steps per batch size (the median), after one warm-up step
 TIMED_MIN_BATCH = 16  # smaller batches use the CPU less well: a poor base to extrapolate from
+TIMED_SPAN_S, TIMED_MAX_STEPS = 1.5, 40  # quick steps: timed for at least this long (at most this many)
 TIMINGS_FILE = "step_timings.json"  # in the run store's folder: timings of this machine
 TIMINGS_KEPT = 200
 
@@ -242,19 +243,18 @@ TIMINGS_KEPT = 200
 def measure_step_seconds(spec_json: str, batch_size: int, image_shape=None, repeats: int = TIMED_REPEATS) -> float:
     """Seconds of one training step of the network at ``batch_size`` on this CPU as the engine
     runs it (uint8 images of ``image_shape`` resized to the input, channels-last, SGD with
-    momentum, cross-entropy), on random data: the median of ``repeats`` steps after a warm-up.
+    momentum, cross-entropy), on random data: the median of at least ``repeats`` steps after a
+    warm-up (more for a quick network: see ``_step_timer``).
 
     When the multiply-add model says a step of the whole batch is slow, a smaller batch and a
     quarter of it are timed and the step is extrapolated as a fixed part plus a part per image
     (the fixed part, starting each layer's work on the CPU threads, is what a busy machine
     makes large: tens of ms a layer on a loaded 2-core machine)."""
     step = _step_timer(spec_json, image_shape)
-    by_model = int(TIMED_STEP_S * cpu_flops_per_second() / max(1, 6 * _macs(spec_json)))
-    big = min(batch_size, max(TIMED_MIN_BATCH, by_model))
+    big, small = timed_batches(spec_json, batch_size)
     t_big = step(big, repeats)
-    if big >= batch_size:
+    if not small:
         return t_big
-    small = max(1, big // 4)
     t_small = step(small, repeats)
     per_image = (t_big - t_small) / (big - small)
     if per_image <= 0:  # noise larger than the difference: plain proportion
@@ -262,12 +262,28 @@ def measure_step_seconds(spec_json: str, batch_size: int, image_shape=None, repe
     return max(0.0, t_big - per_image * big) + per_image * batch_size
 
 
+def timed_batches(spec_json: str, batch_size: int) -> tuple[int, int | None]:
+    """The batch sizes ``measure_step_seconds`` times: the whole batch when the model says a
+    step of it is quick (then None), else a smaller one and a quarter of it."""
+    by_model = int(TIMED_STEP_S * cpu_flops_per_second() / max(1, 6 * _macs(spec_json)))
+    big = min(batch_size, max(TIMED_MIN_BATCH, by_model))
+    return big, (max(1, big // 4) if big < batch_size else None)
+
+
+def timing_cost_guess(spec_json: str, batch_size: int, repeats: int = TIMED_REPEATS) -> float:
+    """Seconds ``measure_step_seconds`` should take by the multiply-add model (steps only)."""
+    big, small = timed_batches(spec_json, batch_size)
+    return (repeats + 1) * 6 * _macs(spec_json) * (big + (small or 0)) / cpu_flops_per_second()
+
+
 def _macs(spec_json: str) -> int:
     return int(analyze(spec_json).total_macs)
 
 
 def _step_timer(spec_json: str, image_shape=None):
-    """``run(b, repeats)``: the median seconds of a training step of batch ``b``."""
+    """``run(b, repeats)``: the median seconds of a training step of batch ``b`` over at least
+    ``repeats`` steps after a warm-up, more (up to TIMED_MAX_STEPS) until TIMED_SPAN_S have
+    passed: a quick network is timed over a span long enough to see the machine's usual speed."""
     import torch
     import torch.nn.functional as F
 
@@ -283,9 +299,9 @@ def _step_timer(spec_json: str, image_shape=None):
     def run(b: int, repeats: int) -> float:
         x = torch.randint(0, 256, (b, c, h, w), dtype=torch.uint8)
         y = torch.zeros(b, dtype=torch.long)
-        times = []
-        for _ in range(repeats + 1):  # the first warms up
-            t0 = time.perf_counter()
+        times: list[float] = []
+        while len(times) <= repeats or (sum(times[1:]) < TIMED_SPAN_S and len(times) <= TIMED_MAX_STEPS):
+            t0 = time.perf_counter()  # the first step warms up
             opt.zero_grad(set_to_none=True)
             out = model(preprocess(x, spec.input, mean, std, channels_last=True))
             F.cross_entropy(out.reshape(b, -1), y).backward()

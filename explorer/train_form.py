@@ -5,8 +5,10 @@ Keeps pages/train.py thin."""
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import zlib
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -18,13 +20,13 @@ from alexnet.data import DATASETS, DatasetInfo, can_download, dataset_info, offl
 from alexnet.devices import available_devices, device_key
 from alexnet.sizing import adapt_spec
 from alexnet.spec import NetSpec, SpecError
-from alexnet.textfmt import one_line
+from alexnet.textfmt import fmt_seconds, one_line
 from explorer import preload
 from explorer.state import set_spec
 
 PATH_CHOICE = "a file or folder…"  # the Dataset box's last entry: type a path
 SMALL_RUN_SECONDS = 600  # a "small run" should finish within ten minutes
-AUTO_TIMING_LIMIT_S = 30  # no automatic timing when the model says 16 images take longer than this a step
+AUTO_TIMING_S = 10  # timed by itself when the model says timing takes at most this long; else a button
 # the form's widgets, kept while another page is shown (explorer.state.remember)
 KEPT_KEYS = ("tr_source", "tr_preset", "tr_dataset", "tr_dataset_path", "tr_recipe")
 KEPT_PREFIXES = tuple(f"tr_{r}_" for r in RECIPES)
@@ -230,16 +232,20 @@ def _timings() -> dict[str, Future]:
 @dataclass
 class Timing:
     """The timed training step of a network, batch and device on this machine: ``seconds`` when
-    known, ``job`` while it is being timed in the background (or when that failed)."""
+    known, ``job`` while it is being timed in the background (or when that failed), ``start``
+    (and its model-guessed ``cost`` in seconds) when it is offered as a button instead."""
     seconds: float | None = None
     job: Future | None = None
+    start: Callable[[], None] | None = None
+    cost: float = 0.0
 
 
 def step_timing(mgr: jobs.JobManager, spec: NetSpec, dataset: str, cfg: dict, past: list[estimate.Past]) -> Timing:
     """A few real training steps of this network timed on this CPU — kept on disk from an
-    earlier page load, else started now in a background thread — unless past runs of this
-    network already say how fast it trains.  The page shows the multiply-add estimate until
-    the timing is done (``timing_progress``), then the timed one, on every later load too."""
+    earlier page load, else started now in a background thread (or offered as a button when
+    the model says it would take long) — unless past runs of this network already say how fast
+    it trains.  The page shows the multiply-add estimate until the timing is done
+    (``timing_progress``), then the timed one, on every later load too."""
     key = estimate.timing_key(spec, dataset, cfg["batch_size"], cfg["device"])
     saved = estimate.saved_timing(mgr.root, key)
     if saved:
@@ -249,17 +255,29 @@ def step_timing(mgr: jobs.JobManager, spec: NetSpec, dataset: str, cfg: dict, pa
         return Timing(job.result() if job.done() and job.exception() is None else None, job)
     info = dataset_info(dataset)
     cal = estimate.calibration(estimate.as_trained(spec, info.num_classes), "cpu", past)
-    slow = 6 * analyze(spec).total_macs * min(cfg["batch_size"], 16) / estimate.cpu_flops_per_second()
-    if device_key(cfg["device"]) != "cpu" or (cal and "images_per_sec" in cal) or slow > AUTO_TIMING_LIMIT_S:
+    if device_key(cfg["device"]) != "cpu" or (cal and "images_per_sec" in cal):
         return Timing()
-    job = _timings()[key] = _timer().submit(estimate.time_and_save, mgr.root, key, spec.to_json(indent=None),
-                                            cfg["batch_size"], info.image_shape)
-    return Timing(None, job)
+    args = (mgr.root, key, spec.to_json(indent=None), cfg["batch_size"], info.image_shape)
+
+    def start() -> None:
+        _timings()[key] = _timer().submit(estimate.time_and_save, *args)
+
+    cost = estimate.timing_cost_guess(args[2], cfg["batch_size"])
+    if cost > AUTO_TIMING_S or os.environ.get("ALEXNET_AUTO_TIMING", "1") == "0":
+        return Timing(start=start, cost=cost)
+    start()
+    return Timing(None, _timings()[key])
 
 
 def timing_progress(timing: Timing) -> None:
-    """While the timing runs: a line saying so, and a rerun of the page when it is done."""
+    """The offer to time the network, or while it is timed a line saying so and a rerun of the
+    page when it is done, or why it failed."""
     job = timing.job
+    if timing.start is not None:
+        st.button("Time this network's training steps", icon=":material/timer:", key="tr_measure",
+                  on_click=timing.start, help=f"a few real steps on this CPU, in the background (about "
+                  f"{fmt_seconds(timing.cost)} by the multiply-add model); the estimate then uses them, now and "
+                  "on later visits")
     if job is None or timing.seconds is not None:
         return
     if job.done():

@@ -129,12 +129,7 @@ def test_the_page_times_the_network_by_itself_and_the_next_page_load_shows_the_s
     assert "in the background" in _captions(at)  # the page did not wait for the timing
     first_value, first_help = _per_epoch(at)
     assert "multiply-adds" in first_help
-    for _ in range(240):
-        if "timed training steps" in _per_epoch(at)[1]:
-            break
-        time.sleep(0.5)
-        at.run()  # what the page's poll does every second
-        assert not at.exception, at.exception
+    _wait_timed(at)  # the page's poll reruns it every second
     value, helptext = _per_epoch(at)
     assert "timed training steps" in helptext
     assert "in the background" not in _captions(at)
@@ -143,3 +138,28 @@ def test_the_page_times_the_network_by_itself_and_the_next_page_load_shows_the_s
     again = _page(runs_dir)  # a new page load (a new session): the same estimate at once, no timing
     assert _per_epoch(again) == (value, helptext)
     assert "in the background" not in _captions(again)
+
+
+def _wait_timed(at) -> None:
+    for _ in range(240):
+        if "timed training steps" in _per_epoch(at)[1]:
+            return
+        time.sleep(0.5)
+        at.run()
+        assert not at.exception, at.exception
+    raise AssertionError("the timing did not end")
+
+
+def test_a_long_timing_is_offered_as_a_button_instead(runs_dir, monkeypatch):
+    """When the model says timing would take long (or ALEXNET_AUTO_TIMING=0), nothing runs by
+    itself: a button offers it, and its click starts it in the background."""
+    monkeypatch.setattr(E, "timing_cost_guess", lambda spec_json, b: 600.0)
+    at = _page(runs_dir)
+    assert "in the background" not in _captions(at) and "multiply-adds" in _per_epoch(at)[1]
+    button = at.button(key="tr_measure")
+    assert "10 min" in button.proto.help  # the model's guess of what the timing costs
+    button.click()
+    at.run()
+    assert not at.exception, at.exception
+    _wait_timed(at)
+    assert not [b for b in at.button if b.key == "tr_measure"]

@@ -182,6 +182,7 @@ def test_failure_reason_in_plain_words(page, runs_dir):
 def test_too_slow_run_warns_and_suggests(page, monkeypatch):
     # paper-2012 on a CPU: a fixed 50 GFLOP/s keeps the verdict independent of this machine
     monkeypatch.setattr(estimate, "cpu_flops_per_second", lambda: 50e9)
+    monkeypatch.setenv("ALEXNET_AUTO_TIMING", "0")  # the model's verdict: no timing that may end during the test
     page.radio(key="tr_source").set_value("preset")
     page.run()
     page.selectbox(key="tr_preset").set_value("paper-2012")
