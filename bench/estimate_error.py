@@ -95,7 +95,8 @@ def bench_preset(preset: str, loads: int) -> None:
     for i, p in enumerate(pages, 1):
         print(f"  page load {i}: multiply-adds {p['model']:7.1f} s  {err(p['model'], m):>10}   timed steps "
               f"{p['timed']:7.1f} s  {err(p['timed'], m):>10}   (timing took {p['timing_s']:.1f} s; load {p['load']})")
-    print(f"  with the run as history: {known['model']:.1f} s {err(known['model'], m)} — from {known['basis']}")
+    print(f"  with that run as history (recognised as this network?): {known['model']:.1f} s "
+          f"{err(known['model'], m)} — from {known['basis']}")
     sys.stdout.flush()
 
 
