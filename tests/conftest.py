@@ -98,7 +98,9 @@ def app_server(tmp_path):
     runs = tmp_path / "runs"
     runs.mkdir()
     log = tmp_path / "streamlit.log"
-    env = dict(os.environ, ALEXNET_RUNS_DIR=str(runs), PYTHONUNBUFFERED="1")
+    # No background timing of the network on a Train visit (tests/test_estimate_timing.py covers
+    # it): it would take the CPU from what a browser test waits for, and change the estimate mid-test.
+    env = dict(os.environ, ALEXNET_RUNS_DIR=str(runs), PYTHONUNBUFFERED="1", ALEXNET_AUTO_TIMING="0")
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "explorer" / "app.py"),
            "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
            "--browser.gatherUsageStats", "false"]
