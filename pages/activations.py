@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from alexnet import activations as A
-from explorer import act_figures as fig
-from explorer import act_views as av
+from explorer import preload
 from explorer.state import current_spec, current_summary, remember
 
 st.title("Activations")
+# PyTorch takes seconds to load on the first visit after the app starts (unless the preload got
+# there first): the title shows at once and the spinner says why the rest waits.
+with st.spinner("Loading the engine (PyTorch) — only on the first visit after the app starts…"):
+    preload.wait()
+    from alexnet import activations as A  # noqa: E402
+    from explorer import act_figures as fig  # noqa: E402
+    from explorer import act_views as av  # noqa: E402
 remember(av.KEPT_KEYS, av.KEPT_PREFIXES)  # choices survive an image-less run and a visit to another page
 spec, summary = current_spec(), current_summary()
 c, h, w = spec.input.shape
