@@ -280,12 +280,14 @@ def _macs(spec_json: str) -> int:
     return int(analyze(spec_json).total_macs)
 
 
-def _model_of_own_randomness(build_model, spec):
+def _model_of_own_randomness(spec):
     """The network built on the meta device, then given memory and weights drawn from a
     generator of its own: the timing runs in a background thread beside whatever else the
     process does, and drawing from torch's global generator there would change other code's
     random numbers (a seeded run, a test).  Its speed is all that counts."""
     import torch
+
+    from .build import build_model
 
     with torch.device("meta"):
         model = build_model(spec)
@@ -307,11 +309,10 @@ def _step_timer(spec_json: str, image_shape=None):
     import torch
     import torch.nn.functional as F
 
-    from .build import build_model
     from .data import preprocess
 
     spec = as_spec(spec_json)
-    model = _model_of_own_randomness(build_model, spec).to(memory_format=torch.channels_last).train()
+    model = _model_of_own_randomness(spec).to(memory_format=torch.channels_last).train()
     for m in model.modules():  # dropout draws from the global generator (no other): off, at a negligible cost
         if isinstance(m, torch.nn.modules.dropout._DropoutNd):
             m.eval()
